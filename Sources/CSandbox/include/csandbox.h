@@ -1,0 +1,146 @@
+// The part of Warden that must run between fork and exec, and the raw syscalls Swift cannot
+// call directly (variadic `syscall`, function-like macros, constants hidden behind _GNU_SOURCE).
+//
+// Everything the child needs is prepared by the parent and passed in `struct warden_spec`:
+// the child only applies it, with raw async-signal-safe calls, never allocating.
+#ifndef CSANDBOX_H
+#define CSANDBOX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+// ---- Landlock (defined here because the distro headers stop at ABI 2) ----
+#define WARDEN_LL_FS_EXECUTE      (1ULL << 0)
+#define WARDEN_LL_FS_WRITE_FILE   (1ULL << 1)
+#define WARDEN_LL_FS_READ_FILE    (1ULL << 2)
+#define WARDEN_LL_FS_READ_DIR     (1ULL << 3)
+#define WARDEN_LL_FS_REMOVE_DIR   (1ULL << 4)
+#define WARDEN_LL_FS_REMOVE_FILE  (1ULL << 5)
+#define WARDEN_LL_FS_MAKE_CHAR    (1ULL << 6)
+#define WARDEN_LL_FS_MAKE_DIR     (1ULL << 7)
+#define WARDEN_LL_FS_MAKE_REG     (1ULL << 8)
+#define WARDEN_LL_FS_MAKE_SOCK    (1ULL << 9)
+#define WARDEN_LL_FS_MAKE_FIFO    (1ULL << 10)
+#define WARDEN_LL_FS_MAKE_BLOCK   (1ULL << 11)
+#define WARDEN_LL_FS_MAKE_SYM     (1ULL << 12)
+#define WARDEN_LL_FS_REFER        (1ULL << 13) /* ABI 2 */
+#define WARDEN_LL_FS_TRUNCATE     (1ULL << 14) /* ABI 3 */
+#define WARDEN_LL_FS_IOCTL_DEV    (1ULL << 15) /* ABI 5 */
+#define WARDEN_LL_NET_BIND_TCP    (1ULL << 0)  /* ABI 4 */
+#define WARDEN_LL_NET_CONNECT_TCP (1ULL << 1)  /* ABI 4 */
+#define WARDEN_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
+#define WARDEN_LL_SCOPE_SIGNAL               (1ULL << 1) /* ABI 6 */
+#define WARDEN_LL_RESTRICT_SELF_LOG_SAME_EXEC_OFF (1U << 0) /* ABI 7 */
+#define WARDEN_LL_RESTRICT_SELF_LOG_NEW_EXEC_ON   (1U << 1) /* ABI 7 */
+
+/// The running kernel's Landlock ABI version, or -errno (EOPNOTSUPP: disabled at boot,
+/// ENOSYS: not built in).
+int warden_landlock_abi(void);
+/// Returns a ruleset fd or -errno. Pass 0 for fields the ABI does not have.
+int warden_landlock_create_ruleset(uint64_t fs, uint64_t net, uint64_t scoped);
+/// Adds a path-beneath rule for `path` (opened O_PATH here). Returns 0 or -errno.
+int warden_landlock_add_path(int ruleset, const char *path, uint64_t access);
+/// Adds a TCP port rule. Returns 0 or -errno.
+int warden_landlock_add_port(int ruleset, uint64_t port, uint64_t access);
+
+// ---- namespaces and other constants Swift's Glibc module does not see ----
+extern const unsigned long warden_CLONE_NEWNS, warden_CLONE_NEWPID, warden_CLONE_NEWNET,
+    warden_CLONE_NEWIPC, warden_CLONE_NEWUSER, warden_CLONE_NEWUTS, warden_CLONE_NEWCGROUP;
+
+/// pipe2(O_CLOEXEC). Returns 0 or -errno.
+int warden_pipe(int fds[2]);
+/// Whether `path` is the root of a cgroup v2 hierarchy.
+int warden_is_cgroup2(const char *path);
+enum {
+    WARDEN_RLIMIT_CPU = 0, WARDEN_RLIMIT_FSIZE = 1, WARDEN_RLIMIT_CORE = 4, WARDEN_RLIMIT_NPROC = 6,
+    WARDEN_RLIMIT_NOFILE = 7, WARDEN_RLIMIT_AS = 9,
+};
+
+/// An anonymous in-memory file (libseccomp exports its program into one). Returns fd or -errno.
+int warden_memfd(const char *name);
+
+// ---- what the child does ----
+enum warden_mount_kind {
+    WARDEN_MOUNT_TMPFS = 1,       // private, empty, noexec tmpfs at `target` (scratch)
+    WARDEN_MOUNT_NOEXEC_BIND = 2, // bind `target` onto itself, remounted noexec,nosuid,nodev
+    WARDEN_MOUNT_PROC = 3,        // a fresh procfs at `target` for the new PID namespace
+};
+
+struct warden_mount {
+    int kind;
+    const char *target;
+    const char *data; // tmpfs options, e.g. "size=1073741824,mode=1777"
+};
+
+/// A Landlock rule for a path that only exists once the child's mounts are in place.
+struct warden_child_rule {
+    const char *path;
+    uint64_t access;
+};
+
+struct warden_rlimit {
+    int resource;
+    uint64_t value; // soft and hard
+};
+
+/// Failure stages the child reports as {stage, errno}; names in warden_stage_name().
+enum warden_stage {
+    WARDEN_STAGE_SYNC = 1, WARDEN_STAGE_SETSID, WARDEN_STAGE_SETGROUPS, WARDEN_STAGE_UID_MAP,
+    WARDEN_STAGE_GID_MAP, WARDEN_STAGE_MOUNT_PRIVATE, WARDEN_STAGE_MOUNT_TMPFS,
+    WARDEN_STAGE_MOUNT_BIND, WARDEN_STAGE_REMOUNT_NOEXEC, WARDEN_STAGE_MOUNT_PROC,
+    WARDEN_STAGE_SCRATCH_RULE, WARDEN_STAGE_FORK_AGENT, WARDEN_STAGE_SETRLIMIT,
+    WARDEN_STAGE_CAPBSET_DROP, WARDEN_STAGE_SECUREBITS, WARDEN_STAGE_CAPSET,
+    WARDEN_STAGE_CHDIR, WARDEN_STAGE_CLOSE_RANGE, WARDEN_STAGE_NO_NEW_PRIVS,
+    WARDEN_STAGE_LANDLOCK_RESTRICT_SELF, WARDEN_STAGE_SECCOMP, WARDEN_STAGE_EXECVE,
+    WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE,
+};
+const char *warden_stage_name(int stage);
+
+struct warden_report {
+    int32_t stage;
+    int32_t err;
+};
+
+struct warden_spec {
+    const char *path;          // absolute path of the executable
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    unsigned long clone_flags; // CLONE_NEW* for the first child
+    int map_user;              // write a one-to-one uid/gid map (unprivileged caller)
+    uint32_t outer_uid, outer_gid;
+    const struct warden_mount *mounts;
+    int n_mounts;
+    int landlock_fd;           // -1: none
+    uint32_t landlock_flags;   // landlock_restrict_self flags
+    const struct warden_child_rule *child_rules; // added in the child, after its mounts
+    int n_child_rules;
+    const void *bpf;           // struct sock_filter[], exported by libseccomp in the parent
+    uint16_t bpf_len;          // instruction count; 0: no seccomp
+    uint32_t seccomp_flags;
+    const struct warden_rlimit *rlimits;
+    int n_rlimits;
+    int drop_caps;
+    int use_init;              // a minimal init as PID 1 forwards signals and reaps
+    int sync_fd;               // read end: the child waits for one byte before going on
+    int report_fd;             // write end, O_CLOEXEC: {stage, errno}; EOF means exec happened
+    int status_fd;             // write end: init writes the agent's wait status (int32)
+    int parent_ends[3];        // the runner's ends of those pipes, closed first in the child (-1: none)
+};
+
+/// Clones the sandbox child. Returns its pid (in the caller's namespace) or -errno.
+pid_t warden_spawn(const struct warden_spec *spec);
+
+// ---- the runner side ----
+/// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to `pid` from now on (0: stop forwarding).
+void warden_forward_signals(pid_t pid);
+/// Waits for `pid` to exit, at most `timeout_ms` (-1: forever). Returns 0 and the wait status,
+/// 1 on timeout (the child is still running), or -errno.
+int warden_wait(pid_t pid, int64_t timeout_ms, int *status);
+
+static inline int warden_wifexited(int s) { return (s & 0x7f) == 0; }
+static inline int warden_wexitstatus(int s) { return (s >> 8) & 0xff; }
+static inline int warden_wifsignaled(int s) { return ((s & 0x7f) + 1) >> 1 > 0 && (s & 0x7f) != 0x7f; }
+static inline int warden_wtermsig(int s) { return s & 0x7f; }
+
+#endif

@@ -1,0 +1,331 @@
+// The sandbox child. Runs after a raw clone() in a copy of a multithreaded Swift process, so
+// it may only make raw, async-signal-safe calls: no malloc, no stdio, no locks, no Swift.
+// Every step either succeeds or reports {stage, errno} on the report pipe and exits: the agent
+// never runs with less protection than was planned.
+#define _GNU_SOURCE
+#include "csandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef __NR_landlock_restrict_self
+#define __NR_landlock_add_rule 445
+#define __NR_landlock_restrict_self 446
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+static const char *const stage_names[] = {
+    [WARDEN_STAGE_SYNC] = "sync with runner",
+    [WARDEN_STAGE_SETSID] = "setsid",
+    [WARDEN_STAGE_SETGROUPS] = "write /proc/self/setgroups",
+    [WARDEN_STAGE_UID_MAP] = "write /proc/self/uid_map",
+    [WARDEN_STAGE_GID_MAP] = "write /proc/self/gid_map",
+    [WARDEN_STAGE_MOUNT_PRIVATE] = "make mounts private",
+    [WARDEN_STAGE_MOUNT_TMPFS] = "mount scratch tmpfs",
+    [WARDEN_STAGE_MOUNT_BIND] = "bind mount",
+    [WARDEN_STAGE_REMOUNT_NOEXEC] = "remount noexec",
+    [WARDEN_STAGE_MOUNT_PROC] = "mount /proc",
+    [WARDEN_STAGE_SCRATCH_RULE] = "landlock_add_rule (scratch or /proc)",
+    [WARDEN_STAGE_FORK_AGENT] = "fork agent",
+    [WARDEN_STAGE_SETRLIMIT] = "setrlimit",
+    [WARDEN_STAGE_CAPBSET_DROP] = "PR_CAPBSET_DROP",
+    [WARDEN_STAGE_SECUREBITS] = "PR_SET_SECUREBITS",
+    [WARDEN_STAGE_CAPSET] = "capset",
+    [WARDEN_STAGE_CHDIR] = "chdir",
+    [WARDEN_STAGE_CLOSE_RANGE] = "close_range",
+    [WARDEN_STAGE_NO_NEW_PRIVS] = "PR_SET_NO_NEW_PRIVS",
+    [WARDEN_STAGE_LANDLOCK_RESTRICT_SELF] = "landlock_restrict_self",
+    [WARDEN_STAGE_SECCOMP] = "seccomp",
+    [WARDEN_STAGE_EXECVE] = "execve",
+    [WARDEN_STAGE_PDEATHSIG] = "PR_SET_PDEATHSIG",
+    [WARDEN_STAGE_DUMPABLE] = "PR_SET_DUMPABLE",
+};
+
+const char *warden_stage_name(int stage) {
+    if (stage <= 0 || stage >= (int)(sizeof stage_names / sizeof *stage_names) || !stage_names[stage])
+        return "unknown stage";
+    return stage_names[stage];
+}
+
+static void fail(const struct warden_spec *spec, int stage) {
+    struct warden_report r = {stage, errno};
+    (void)!write(spec->report_fd, &r, sizeof r);
+    _exit(127);
+}
+
+static char *put_uint(char *p, uint32_t v) {
+    char tmp[12];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+static int write_file(const char *path, const char *buf, size_t len) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, buf, len);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+// Maps the caller's uid and gid to themselves: the agent keeps its identity, and the
+// namespace's capabilities exist only to set up mounts before they are dropped.
+static void map_identity(const struct warden_spec *spec) {
+    char line[40], *p;
+    if (write_file("/proc/self/setgroups", "deny", 4) < 0) fail(spec, WARDEN_STAGE_SETGROUPS);
+    p = put_uint(line, spec->outer_uid); *p++ = ' ';
+    p = put_uint(p, spec->outer_uid); *p++ = ' '; *p++ = '1'; *p++ = '\n';
+    if (write_file("/proc/self/uid_map", line, (size_t)(p - line)) < 0) fail(spec, WARDEN_STAGE_UID_MAP);
+    p = put_uint(line, spec->outer_gid); *p++ = ' ';
+    p = put_uint(p, spec->outer_gid); *p++ = ' '; *p++ = '1'; *p++ = '\n';
+    if (write_file("/proc/self/gid_map", line, (size_t)(p - line)) < 0) fail(spec, WARDEN_STAGE_GID_MAP);
+}
+
+// A remount must repeat the flags a user namespace has locked on the original mount
+// (nosuid, nodev, rdonly, atime flags), or the kernel refuses it with EPERM.
+static unsigned long locked_flags(const char *path) {
+    struct statvfs st;
+    unsigned long flags = 0;
+    if (statvfs(path, &st) != 0) return 0;
+    if (st.f_flag & ST_RDONLY) flags |= MS_RDONLY;
+    if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    return flags;
+}
+
+static void bind_noexec(const struct warden_spec *spec, const char *source, const char *target) {
+    const unsigned long nox = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_BIND);
+    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | nox | locked_flags(target), NULL) < 0)
+        fail(spec, WARDEN_STAGE_REMOUNT_NOEXEC);
+}
+
+static void apply_mounts(const struct warden_spec *spec) {
+    const unsigned long nox = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (spec->clone_flags & CLONE_NEWNS) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_PRIVATE);
+    }
+    for (int i = 0; i < spec->n_mounts; i++) {
+        const struct warden_mount *m = &spec->mounts[i];
+        switch (m->kind) {
+        case WARDEN_MOUNT_TMPFS:
+            if (mount("tmpfs", m->target, "tmpfs", nox, m->data) < 0) fail(spec, WARDEN_STAGE_MOUNT_TMPFS);
+            break;
+        case WARDEN_MOUNT_NOEXEC_BIND:
+            bind_noexec(spec, m->target, m->target);
+            break;
+        case WARDEN_MOUNT_PROC:
+            if (mount("proc", m->target, "proc", nox, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_PROC);
+            break;
+        }
+    }
+}
+
+// Scratch tmpfs and the fresh /proc only exist once mounted in this namespace (a rule on the
+// host's /proc would name the host's procfs), so their Landlock rules are added here, to the
+// ruleset the parent built.
+static void add_child_rules(const struct warden_spec *spec) {
+    for (int i = 0; i < spec->n_child_rules; i++) {
+        int fd = open(spec->child_rules[i].path, O_PATH | O_CLOEXEC | O_DIRECTORY);
+        if (fd < 0) fail(spec, WARDEN_STAGE_SCRATCH_RULE);
+        struct { uint64_t access; int32_t fd; } __attribute__((packed)) attr = {spec->child_rules[i].access, fd};
+        if (syscall(__NR_landlock_add_rule, spec->landlock_fd, 1, &attr, 0) < 0) fail(spec, WARDEN_STAGE_SCRATCH_RULE);
+        close(fd);
+    }
+}
+
+static void drop_capabilities(const struct warden_spec *spec) {
+    if (!spec->drop_caps) return;
+    // Root keeps uid 0 inside; without NOROOT an exec would grant it the full set again.
+    unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                         SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED;
+#ifdef SECBIT_NO_CAP_AMBIENT_RAISE
+    bits |= SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+#endif
+    if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_SECUREBITS);
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) fail(spec, WARDEN_STAGE_CAPBSET_DROP);
+    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &hdr, data) < 0) fail(spec, WARDEN_STAGE_CAPSET);
+}
+
+static void become_agent(const struct warden_spec *spec) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
+    for (int i = 0; i < spec->n_rlimits; i++) {
+        struct rlimit rl = {spec->rlimits[i].value, spec->rlimits[i].value};
+        if (setrlimit(spec->rlimits[i].resource, &rl) < 0) fail(spec, WARDEN_STAGE_SETRLIMIT);
+    }
+    if (spec->cwd && chdir(spec->cwd) < 0) fail(spec, WARDEN_STAGE_CHDIR);
+    // Everything above stdio closes at exec; the report pipe stays usable until then.
+    if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(spec, WARDEN_STAGE_CLOSE_RANGE);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_NO_NEW_PRIVS);
+    if (spec->landlock_fd >= 0) {
+        if (syscall(__NR_landlock_restrict_self, spec->landlock_fd, spec->landlock_flags) < 0)
+            fail(spec, WARDEN_STAGE_LANDLOCK_RESTRICT_SELF);
+        close(spec->landlock_fd);
+    }
+    // seccomp last: once loaded, it would deny the calls that set up the layers above.
+    if (spec->bpf_len) {
+        struct sock_fprog prog = {spec->bpf_len, (struct sock_filter *)spec->bpf};
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, spec->seccomp_flags, &prog) < 0)
+            fail(spec, WARDEN_STAGE_SECCOMP);
+    }
+    execve(spec->path, spec->argv, spec->envp);
+    fail(spec, WARDEN_STAGE_EXECVE);
+}
+
+static volatile pid_t init_agent_pid;
+
+static void init_forward(int sig) {
+    if (init_agent_pid > 0) kill(init_agent_pid, sig);
+}
+
+// PID 1 of the sandbox: the agent is its child, so that signals reach the agent with their
+// default meaning (PID 1 ignores signals it has no handler for), orphans are reaped, and when
+// the agent exits the kernel kills everything left in the namespace.
+static void run_init(const struct warden_spec *spec) {
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_DUMPABLE);
+    drop_capabilities(spec);
+    pid_t agent = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (agent < 0) fail(spec, WARDEN_STAGE_FORK_AGENT);
+    if (agent == 0) {
+        struct warden_spec child = *spec;
+        child.drop_caps = 0; // already dropped: a second PR_CAPBSET_DROP would fail
+        become_agent(&child);
+    }
+    init_agent_pid = agent;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = init_forward;
+    sa.sa_flags = SA_RESTART;
+    const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
+    close(spec->report_fd);
+    int32_t status = 0;
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, __WALL);
+        if (w == agent) { status = st; break; }
+        if (w < 0 && errno != EINTR) break;
+    }
+    (void)!write(spec->status_fd, &status, sizeof status);
+    _exit(0);
+}
+
+static void child_main(const struct warden_spec *spec) {
+    for (int i = 0; i < 3; i++) {
+        if (spec->parent_ends[i] >= 0) close(spec->parent_ends[i]);
+    }
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_PDEATHSIG);
+    char go;
+    // EOF here means the runner died before it placed us in our cgroup: do not run.
+    if (read(spec->sync_fd, &go, 1) != 1) fail(spec, WARDEN_STAGE_SYNC);
+    close(spec->sync_fd);
+    if (setsid() < 0) fail(spec, WARDEN_STAGE_SETSID);
+    if (spec->map_user) map_identity(spec);
+    apply_mounts(spec);
+    if (spec->n_child_rules && spec->landlock_fd >= 0) add_child_rules(spec);
+    if (spec->use_init) run_init(spec);
+    drop_capabilities(spec);
+    become_agent(spec);
+}
+
+pid_t warden_spawn(const struct warden_spec *spec) {
+    // A raw clone rather than fork(): no atfork handlers run in a copy of a Swift process,
+    // and namespace flags apply to the child directly.
+    long pid = syscall(SYS_clone, spec->clone_flags | SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) return -errno;
+    if (pid == 0) child_main(spec);
+    return (pid_t)pid;
+}
+
+static volatile pid_t forward_pid;
+
+static void runner_forward(int sig) {
+    if (forward_pid > 0) kill(forward_pid, sig);
+}
+
+void warden_forward_signals(pid_t pid) {
+    forward_pid = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pid > 0 ? runner_forward : SIG_DFL;
+    sa.sa_flags = SA_RESTART;
+    const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int warden_wait(pid_t pid, int64_t timeout_ms, int *status) {
+    int pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
+    if (pidfd < 0) return -errno;
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    for (;;) {
+        int wait_ms = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) { close(pidfd); return 1; }
+            wait_ms = left > 0x7fffffff ? 0x7fffffff : (int)left;
+        }
+        struct pollfd p = {pidfd, POLLIN, 0};
+        int rc = poll(&p, 1, wait_ms);
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) { int e = errno; close(pidfd); return -e; }
+        if (rc == 0) continue;
+        break;
+    }
+    close(pidfd);
+    for (;;) {
+        pid_t w = waitpid(pid, status, __WALL);
+        if (w == pid) return 0;
+        if (w < 0 && errno != EINTR) return -errno;
+    }
+}

@@ -1,0 +1,62 @@
+// Durations and sizes as people write them in profiles. Both parsers are strict: anything
+// they do not recognise is nil, so a typo becomes a diagnostic instead of a surprising limit.
+
+/// Seconds in `s`: `90s`, `30m`, `2h`, `1d`, `1h30m`, `1.5s`, `250ms`; a bare number is seconds.
+/// Compound durations must list their units largest first, each at most once (`1h30m`, not
+/// `30m1h`). Signs, spaces and empty strings are rejected.
+public func parseDuration(_ s: String) -> Double? {
+    if let bare = parseUnsignedDecimal(Substring(s)) { return bare }
+    let units: [(suffix: String, seconds: Double)] = [
+        ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1), ("ms", 0.001),
+    ]
+    var rest = Substring(s)
+    var total = 0.0
+    var lastRank = -1
+    while !rest.isEmpty {
+        let digits = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+        guard let value = parseUnsignedDecimal(digits) else { return nil }
+        rest = rest.dropFirst(digits.count)
+        let letters = rest.prefix { $0.isASCII && $0.isLetter }
+        guard let rank = units.firstIndex(where: { $0.suffix == letters }), rank > lastRank else {
+            return nil
+        }
+        rest = rest.dropFirst(letters.count)
+        total += value * units[rank].seconds
+        lastRank = rank
+    }
+    return lastRank >= 0 ? total : nil
+}
+
+/// Bytes in `s`: `4GiB`, `512MiB`, `64KiB`, `1TiB`, `10B`; the short forms `k`/`K`, `M`, `G`,
+/// `T` are powers of 1024 as well (a memory limit in powers of 1000 is never what anyone
+/// means). A bare number is bytes. Fractions are allowed (`1.5GiB`) and rounded down.
+/// Returns nil for anything else, including values that do not fit in 64 bits.
+public func parseByteSize(_ s: String) -> UInt64? {
+    let multipliers: [String: UInt64] = [
+        "": 1, "B": 1,
+        "k": 1 << 10, "K": 1 << 10, "KiB": 1 << 10,
+        "M": 1 << 20, "MiB": 1 << 20,
+        "G": 1 << 30, "GiB": 1 << 30,
+        "T": 1 << 40, "TiB": 1 << 40,
+    ]
+    let digits = Substring(s).prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+    guard let multiplier = multipliers[String(s.dropFirst(digits.count))] else { return nil }
+    if !digits.contains("."), let whole = UInt64(digits) {
+        let (product, overflow) = whole.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : product
+    }
+    guard let value = parseUnsignedDecimal(digits) else { return nil }
+    let bytes = (value * Double(multiplier)).rounded(.down)
+    guard bytes < 18_446_744_073_709_551_615.0 else { return nil }
+    return UInt64(bytes)
+}
+
+/// `12`, `1.5`, `.5`, `5.` — digits with at most one dot; nothing else (no sign, exponent,
+/// `inf` or `nan`, which `Double.init` would accept).
+private func parseUnsignedDecimal(_ s: Substring) -> Double? {
+    guard !s.isEmpty, s != ".",
+          s.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+          s.filter({ $0 == "." }).count <= 1
+    else { return nil }
+    return Double(String(s))
+}

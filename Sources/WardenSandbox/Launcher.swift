@@ -1,0 +1,207 @@
+import CSandbox
+import Glibc
+import WardenPolicy
+
+/// How a run ended.
+public struct RunOutcome: Sendable {
+    public enum Ending: Sendable, Equatable {
+        case exited(Int32)
+        case signaled(Int32)
+        case timedOut(Double)
+    }
+
+    public var ending: Ending
+    /// The agent hit the memory limit (the cgroup's OOM killer fired).
+    public var outOfMemory: Bool
+
+    /// The status warden exits with: the agent's own, 128+N for a signal, 124 for a timeout.
+    public var exitCode: Int32 {
+        switch ending {
+        case let .exited(code): return code
+        case let .signaled(sig): return 128 + sig
+        case .timedOut: return 124
+        }
+    }
+}
+
+public enum Launcher {
+    /// Runs the plan to completion. Refuses (throws `.unavailable`) if the plan lacks a
+    /// protection the user did not opt out of.
+    public static func run(_ plan: LaunchPlan) throws -> RunOutcome {
+        if let first = plan.missing.first, case let .missing(reason) = first.state {
+            throw SandboxError.unavailable(feature: first.feature, reason: reason)
+        }
+        RunCgroup.removeStale()
+        var ruleset: LandlockRuleset?
+        if let rights = plan.rights {
+            ruleset = try LandlockRuleset(rights: rights, rules: plan.pathRules, netPorts: plan.netPorts,
+                                          scoped: plan.scoped)
+        }
+        defer { if let fd = ruleset?.fd { close(fd) } }
+
+        var cgroup: RunCgroup?
+        if plan.useCgroup {
+            switch RunCgroup.create(name: "warden-\(plan.options.runID)", pidsMax: plan.profile.limits.processes,
+                                    memoryMax: plan.profile.limits.memory) {
+            case let .success(group): cgroup = group
+            case let .failure(error):
+                if !plan.options.allowDegraded.contains("cgroup") {
+                    throw SandboxError.unavailable(feature: "cgroup", reason: "cannot create the run's cgroup: \(error.message)")
+                }
+            }
+        }
+        defer { cgroup?.remove() }
+
+        let sync = try makePipe(), report = try makePipe(), status = try makePipe()
+        let pid: pid_t = try withSpec(plan, landlockFD: ruleset?.fd ?? -1,
+                                      fds: (sync: sync.read, report: report.write, status: status.write),
+                                      parentEnds: [sync.write, report.read, status.read]) { spec in
+            warden_spawn(&spec)
+        }
+        close(sync.read); close(report.write); close(status.write)
+        guard pid > 0 else {
+            close(sync.write); close(report.read); close(status.read)
+            if -pid == EPERM || -pid == EINVAL || -pid == ENOSPC, plan.mapUser {
+                throw SandboxError.unavailable(feature: "namespaces",
+                                               reason: "cannot create user namespaces here (clone: \(errnoName(-pid)))")
+            }
+            throw SandboxError.setup(stage: "clone", errno: -pid)
+        }
+        warden_forward_signals(pid)
+        defer { warden_forward_signals(0) }
+
+        if let group = cgroup, !group.add(pid: pid) {
+            kill(pid, SIGKILL)
+            _ = reap(pid)
+            throw SandboxError.setup(stage: "join cgroup \(group.directories.joined(separator: ", "))", errno: errno)
+        }
+        var go: UInt8 = 1
+        _ = write(sync.write, &go, 1)
+        close(sync.write)
+
+        // EOF without a report means the agent's execve succeeded.
+        var failure = warden_report()
+        let got = readFully(report.read, &failure, MemoryLayout<warden_report>.size)
+        close(report.read)
+        if got == MemoryLayout<warden_report>.size {
+            _ = reap(pid)
+            close(status.read)
+            let stage = String(cString: warden_stage_name(failure.stage))
+            throw SandboxError.child(stage: stage, errno: failure.err)
+        }
+
+        let timeoutMS = plan.wallTimeout.map { Int64($0 * 1000) } ?? -1
+        var raw: Int32 = 0
+        var ending: RunOutcome.Ending
+        let waited = warden_wait(pid, timeoutMS, &raw)
+        if waited == 1 {
+            // PID 1 of the sandbox dies, and the kernel kills everything in its namespace;
+            // without a PID namespace, the session (setsid made it the agent's pid) and the
+            // cgroup catch the rest.
+            kill(pid, SIGKILL)
+            if !plan.useInit { kill(-pid, SIGKILL) }
+            _ = reap(pid)
+            close(status.read)
+            return RunOutcome(ending: .timedOut(plan.wallTimeout ?? 0), outOfMemory: false)
+        }
+        if waited < 0 { throw SandboxError.setup(stage: "wait", errno: -waited) }
+        if plan.useInit {
+            var agent: Int32 = 0
+            if readFully(status.read, &agent, 4) == 4 { raw = agent }
+        }
+        close(status.read)
+        ending = warden_wifsignaled(raw) != 0 ? .signaled(warden_wtermsig(raw)) : .exited(warden_wexitstatus(raw))
+        return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false)
+    }
+
+    private static func reap(_ pid: pid_t) -> Int32 {
+        var st: Int32 = 0
+        _ = warden_wait(pid, -1, &st)
+        return st
+    }
+
+    private static func makePipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        let rc = warden_pipe(&fds)
+        guard rc == 0 else { throw SandboxError.setup(stage: "pipe2", errno: -rc) }
+        return (fds[0], fds[1])
+    }
+
+    private static func readFully(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        var done = 0
+        while done < count {
+            let n = read(fd, buffer + done, count - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Lays the plan out as C memory that stays valid for the duration of `body`.
+    private static func withSpec<R>(_ plan: LaunchPlan, landlockFD: Int32,
+                                    fds: (sync: Int32, report: Int32, status: Int32), parentEnds: [Int32],
+                                    _ body: (inout warden_spec) -> R) throws -> R {
+        var owned: [UnsafeMutablePointer<CChar>] = []
+        defer { owned.forEach { free($0) } }
+        func c(_ s: String) -> UnsafeMutablePointer<CChar> {
+            let p = strdup(s)!
+            owned.append(p)
+            return p
+        }
+        var argv: [UnsafeMutablePointer<CChar>?] = plan.argv.map { c($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = plan.environment.map { c($0) } + [nil]
+        var mounts = plan.mounts.map { m in
+            warden_mount(kind: m.kind, target: c(m.target), data: m.data.map { UnsafePointer(c($0)) })
+        }
+        var childRules = plan.childRules.map { warden_child_rule(path: c($0.path), access: $0.access) }
+        var limits = plan.rlimits.map { warden_rlimit(resource: $0.resource, value: $0.value) }
+        let bpf = plan.seccomp?.bytes ?? []
+        let cwd = isInside(plan.options.cwd, plan.options.workspace) ? plan.options.cwd : plan.options.workspace
+        let path = c(plan.executable), cwdC = c(cwd)
+
+        return argv.withUnsafeMutableBufferPointer { argvBuf in
+            envp.withUnsafeMutableBufferPointer { envBuf in
+                mounts.withUnsafeMutableBufferPointer { mountBuf in
+                    childRules.withUnsafeMutableBufferPointer { ruleBuf in
+                        limits.withUnsafeMutableBufferPointer { limitBuf in
+                            bpf.withUnsafeBytes { bpfBuf in
+                                var spec = warden_spec()
+                                spec.path = UnsafePointer(path)
+                                spec.argv = UnsafePointer(argvBuf.baseAddress)
+                                spec.envp = UnsafePointer(envBuf.baseAddress)
+                                spec.cwd = UnsafePointer(cwdC)
+                                spec.clone_flags = plan.cloneFlags
+                                spec.map_user = plan.mapUser ? 1 : 0
+                                spec.outer_uid = getuid()
+                                spec.outer_gid = getgid()
+                                spec.mounts = UnsafePointer(mountBuf.baseAddress)
+                                spec.n_mounts = Int32(mountBuf.count)
+                                spec.landlock_fd = landlockFD
+                                spec.landlock_flags = 0
+                                spec.child_rules = UnsafePointer(ruleBuf.baseAddress)
+                                spec.n_child_rules = Int32(ruleBuf.count)
+                                spec.bpf = bpfBuf.baseAddress
+                                spec.bpf_len = UInt16(bpf.count / 8)
+                                spec.seccomp_flags = 0
+                                spec.rlimits = UnsafePointer(limitBuf.baseAddress)
+                                spec.n_rlimits = Int32(limitBuf.count)
+                                spec.drop_caps = (getuid() == 0 || plan.mapUser) ? 1 : 0
+                                spec.use_init = plan.useInit ? 1 : 0
+                                spec.sync_fd = fds.sync
+                                spec.report_fd = fds.report
+                                spec.status_fd = fds.status
+                                spec.parent_ends = (parentEnds[0], parentEnds[1], parentEnds[2])
+                                return body(&spec)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+func isInside(_ path: String, _ root: String) -> Bool {
+    path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Glibc
+import WardenPolicy
+import WardenSandbox
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command under a role profile.",
+        discussion: """
+        The command runs in new namespaces, with Landlock limiting what it may execute, read
+        and write, seccomp denying the profile's syscall sets, and the profile's limits. If any
+        protection cannot be applied on this machine, warden refuses to launch and names it;
+        --allow-degraded FEATURE runs without that one (features: \(Protection.features.joined(separator: ", "))).
+
+          warden run --profile code -- make
+          warden run --profile ./profiles/mine.yaml --timeout 10m -- ./agent.sh
+          warden run --profile explore --explain -- grep -r TODO .
+        """
+    )
+
+    @Option(name: .long, help: "A profile name (workspace profiles/NAME.yaml, else built-in) or a path to a .yaml file.")
+    var profile: String
+
+    @Option(name: .long, help: "The workspace root (default: the current directory).")
+    var workspace: String?
+
+    @Option(name: .long, help: "Kill the whole process tree after this long (e.g. 90s, 10m, 1h).")
+    var timeout: String?
+
+    @Option(name: .long, help: "Run without this protection when the machine lacks it (repeatable).")
+    var allowDegraded: [String] = []
+
+    @Flag(name: .long, help: "Print exactly which protections and rules would be in force, and do not run.")
+    var explain = false
+
+    @Flag(name: .long, help: "With --explain, also print the seccomp program.")
+    var bpf = false
+
+    @Flag(name: .long, help: "Print a JSON summary of the run on stderr when it ends.")
+    var json = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        for feature in allowDegraded where !Protection.features.contains(feature) {
+            throw ValidationError("unknown feature '\(feature)' for --allow-degraded; known: \(Protection.features.joined(separator: ", "))")
+        }
+        if let t = timeout, parseDuration(t) == nil {
+            throw ValidationError("--timeout '\(t)' is not a duration (e.g. 90s, 10m, 1h30m)")
+        }
+    }
+
+    func run() throws {
+        var argv = command
+        if argv.first == "--" { argv.removeFirst() }
+        guard !argv.isEmpty else {
+            throw ValidationError("no command: warden run --profile \(profile) -- CMD [ARGS...]")
+        }
+        let root = absolute(workspace ?? currentDirectory())
+        guard isDirectoryPath(root) else {
+            complain("workspace \(root) is not a directory")
+            throw ExitCode(WardenExit.usage)
+        }
+        let loader = try makeLoader(workspace: root)
+        let resolved = try loadProfile(loader, profile)
+        let runID = makeRunID()
+        let options = LaunchOptions(
+            workspace: root, command: argv, timeout: timeout.flatMap(parseDuration),
+            allowDegraded: Set(allowDegraded), cwd: currentDirectory(), environment: processEnvironment(),
+            runID: runID)
+        let plan: LaunchPlan
+        do {
+            plan = try LaunchPlan.make(profile: resolved, options: options)
+        } catch let error as SandboxError {
+            throw fail(error)
+        }
+        if explain {
+            print(plan.explain(showBPF: bpf))
+            if !plan.missing.isEmpty {
+                complain("this launch would be refused: " + plan.missing.map(\.feature).joined(separator: ", ") + " missing")
+                throw ExitCode(WardenExit.refused)
+            }
+            return
+        }
+        for p in plan.degraded {
+            if case let .degraded(reason) = p.state {
+                complain("running without \(p.feature) (--allow-degraded): \(reason)")
+            }
+        }
+        let outcome: RunOutcome
+        do {
+            outcome = try Launcher.run(plan)
+        } catch let error as SandboxError {
+            throw fail(error)
+        }
+        switch outcome.ending {
+        case let .timedOut(seconds):
+            complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
+        case .signaled(9) where outcome.outOfMemory:
+            complain("killed: the process tree exceeded its memory limit (\(resolved.limits.memory ?? 0) bytes)")
+        default: break
+        }
+        if json {
+            let ending: String
+            switch outcome.ending {
+            case let .exited(c): ending = "\"exit\":\(c)"
+            case let .signaled(s): ending = "\"signal\":\(s)"
+            case let .timedOut(t): ending = "\"timeout\":\(t)"
+            }
+            fputs("{\"run\":\"\(runID)\",\"profile\":\"\(resolved.role)\",\(ending),\"status\":\(outcome.exitCode)}\n", stderr)
+        }
+        throw ExitCode(outcome.exitCode)
+    }
+
+    private func fail(_ error: SandboxError) -> ExitCode {
+        complain(error.description)
+        switch error {
+        case .unavailable: return ExitCode(WardenExit.refused)
+        case let .child(stage, err) where stage == "execve":
+            return ExitCode(err == ENOENT ? WardenExit.notFound : WardenExit.notPermitted)
+        case .child: return ExitCode(WardenExit.setup)
+        case .setup: return ExitCode(WardenExit.internalError)
+        case let .command(message):
+            return ExitCode(message.hasSuffix("command not found") ? WardenExit.notFound : WardenExit.notPermitted)
+        }
+    }
+}
+
+func isDirectoryPath(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
+func makeRunID() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return "\(ts.tv_sec)-\(getpid())"
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? "\(Int(s))s" : "\(s)s"
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Glibc
+import WardenPolicy
+import WardenSandbox
+
+/// Exit codes of warden itself. When the agent ran, warden exits with the agent's status
+/// instead (128+N for a signal), so these are chosen outside the shell's usual range.
+enum WardenExit {
+    static let usage: Int32 = 64        // bad command line
+    static let policy: Int32 = 65       // bad policy input: nothing was launched
+    static let refused: Int32 = 69      // a protection is unavailable: launch refused
+    static let internalError: Int32 = 70
+    static let setup: Int32 = 71        // the sandbox could not be set up in the child
+    static let timeout: Int32 = 124
+    static let notPermitted: Int32 = 126
+    static let notFound: Int32 = 127
+}
+
+@main
+struct Warden: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "warden",
+        abstract: "Run agents under role profiles the kernel enforces.",
+        discussion: """
+        Launch:   warden run --profile code -- make test
+        Inspect:  warden run --profile code --explain -- make test
+        Author:   warden policy lint profiles/mine.yaml
+        Profiles: warden profile list | warden profile show code
+
+        Exit status: the command's own (128+N if killed by signal N); 124 timeout;
+        65 bad policy input; 69 a protection is unavailable (see --allow-degraded);
+        71 the sandbox could not be set up; 126 command not allowed; 127 not found.
+        """,
+        subcommands: [Run.self, ProfileCommand.self, PolicyCommand.self]
+    )
+}
+
+/// Prints a message the way every warden error looks: `warden: ...` on stderr.
+func complain(_ message: String) {
+    var text = message.hasPrefix("warden:") ? message : "warden: " + message
+    if !text.hasSuffix("\n") { text += "\n" }
+    fputs(text, stderr)
+}
+
+func currentDirectory() -> String {
+    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buf, buf.count) != nil else { return "/" }
+    return String(cString: buf)
+}
+
+func absolute(_ path: String) -> String {
+    let joined = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+    guard let real = realpath(joined, nil) else { return joined }
+    defer { free(real) }
+    return String(cString: real)
+}
+
+func processEnvironment() -> [String: String] {
+    var env: [String: String] = [:]
+    var p = environ
+    while let entry = p.pointee {
+        let s = String(cString: entry)
+        if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return env
+}
+
+/// Loads the policy environment for a workspace, turning policy errors into exit 65.
+func makeLoader(workspace: String) throws -> PolicyLoader {
+    do {
+        let path = processEnvironment()["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return try PolicyLoader(environment: PolicyEnvironment(workspace: workspace, searchPath: path))
+    } catch let error as PolicyError {
+        complain(error.description)
+        throw ExitCode(WardenExit.policy)
+    }
+}
+
+func loadProfile(_ loader: PolicyLoader, _ name: String) throws -> Profile {
+    do {
+        return try loader.profile(named: name)
+    } catch let error as PolicyError {
+        fputs(error.description + "\n", stderr)
+        throw ExitCode(WardenExit.policy)
+    }
+}
