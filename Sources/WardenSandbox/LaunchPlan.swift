@@ -92,7 +92,19 @@ private struct Planner {
         self.options = options
     }
 
+    /// Features to treat as unavailable (WARDEN_PRETEND_MISSING=a,b), so that tests can drive
+    /// the fail-closed path on a machine that has everything. It can only remove protection
+    /// when the user also opts down with --allow-degraded; otherwise the launch is refused.
+    var pretendMissing: Set<String> {
+        Set((options.environment["WARDEN_PRETEND_MISSING"] ?? "").split(separator: ",").map(String.init))
+    }
+
+    func has(_ feature: String, _ available: Bool) -> Bool { available && !pretendMissing.contains(feature) }
+
     mutating func require(_ feature: String, available: Bool, reason: String, detail: String) {
+        let pretended = available && pretendMissing.contains(feature)
+        let available = available && !pretended
+        let reason = pretended ? "\(feature) is unavailable (WARDEN_PRETEND_MISSING)" : reason
         let state: Protection.State = available ? .enforced
             : options.allowDegraded.contains(feature) ? .degraded(reason: reason) : .missing(reason: reason)
         protections.append(Protection(feature: feature, state: state, detail: available ? detail : reason))
@@ -169,7 +181,7 @@ private struct Planner {
         var nsNames = ["mount", "pid", "ipc", "uts"]
         if profile.network == .off { flags |= UInt(warden_CLONE_NEWNET); nsNames.append("net (empty)") }
         if !root { flags |= UInt(warden_CLONE_NEWUSER); nsNames.insert("user", at: 0) }
-        let nsAvailable = root || userNamespacesAllowed()
+        let nsAvailable = has("namespaces", root || userNamespacesAllowed())
         require("namespaces", available: nsAvailable,
                 reason: "unprivileged user namespaces are disabled on this machine (user.max_user_namespaces is 0)",
                 detail: nsNames.joined(separator: ", "))
@@ -209,7 +221,7 @@ private struct Planner {
         if let n = limits.fileSize { rlimits.append(("fsize", Int32(WARDEN_RLIMIT_FSIZE), n)) }
         if let n = limits.cpu { rlimits.append(("cpu", Int32(WARDEN_RLIMIT_CPU), UInt64(n.rounded(.up)))) }
         let wantsCgroup = limits.processes != nil || limits.memory != nil
-        let cgroupPossible = wantsCgroup && cgroupLikelyWritable()
+        let cgroupPossible = has("cgroup", wantsCgroup && cgroupLikelyWritable())
         if !cgroupPossible {
             if let n = limits.processes { rlimits.append(("nproc", Int32(WARDEN_RLIMIT_NPROC), UInt64(n))) }
             if let n = limits.memory { rlimits.append(("as", Int32(WARDEN_RLIMIT_AS), n)) }
@@ -247,7 +259,7 @@ private struct Planner {
             profile: profile, options: options, executable: executable,
             argv: [options.command[0]] + options.command.dropFirst(), environment: env,
             droppedEnvironment: dropped, landlockABI: abi, pathRules: rules, scratch: scratch,
-            scratchSize: scratchSize, netPorts: netPorts, scoped: llABI >= 6, cloneFlags: flags,
+            scratchSize: scratchSize, netPorts: netPorts, scoped: has("landlock-scope", llABI >= 6), cloneFlags: flags,
             namespaces: useNamespaces ? nsNames : [], mapUser: useNamespaces && !root,
             useInit: useNamespaces, mounts: mounts, seccomp: program,
             rlimits: rlimits.map { (name: $0.0, resource: $0.1, value: $0.2) },

@@ -141,11 +141,13 @@ enum SeccompPlan {
         try b.deny("unshare", when: [masked(0, 0x80, 0x80)], describe: "flags & CLONE_NEWTIME", why: "no new namespaces")
         try b.deny("setns", why: "no joining other namespaces")
         // The kernel ignores the upper 32 bits of the ioctl request, so compare the lower 32
-        // only: `TIOCSTI | 1<<32` must not slip past.
+        // only: `TIOCSTI | 1<<32` must not slip past. EACCES, not EPERM: the kernel's own
+        // answer for a terminal that is not the caller's is EPERM, and a test (or a user
+        // reading strace) must be able to tell that the filter is what refused.
         try b.deny("ioctl", when: [masked(1, 0xffff_ffff, 0x5412)], describe: "request == TIOCSTI (32-bit)",
-                   why: "no keystroke injection into a terminal")
+                   errno: EACCES, why: "no keystroke injection into a terminal")
         try b.deny("ioctl", when: [masked(1, 0xffff_ffff, 0x541C)], describe: "request == TIOCLINUX (32-bit)",
-                   why: "no console injection")
+                   errno: EACCES, why: "no console injection")
         // A memfd lives outside every Landlock hierarchy, so executing one would bypass the
         // exec allowlist: memfds must be sealed non-executable, and fd-based exec is refused.
         try b.deny("memfd_create", when: [masked(1, 0x8, 0)], describe: "flags lack MFD_NOEXEC_SEAL",
