@@ -77,13 +77,16 @@ struct DiagnosticLog {
         all.append(contentsOf: other)
     }
 
-    /// Puts the diagnostics logged since `start` in file order (stable), because checks run
-    /// key by key but a reader goes top to bottom.
+    /// Puts the diagnostics logged since `start` in file order (files in the order they were
+    /// first reported; stable), because checks run key by key but a reader goes top to bottom.
     mutating func sortByPosition(from start: Int) {
+        var fileRank: [String: Int] = [:]
+        for diagnostic in all[start...] where fileRank[diagnostic.location.file] == nil {
+            fileRank[diagnostic.location.file] = fileRank.count
+        }
         let tail = all[start...].enumerated().sorted { a, b in
             let (l, r) = (a.element.location, b.element.location)
-            if l.file != r.file { return a.offset < b.offset }
-            return (l.line, l.column, a.offset) < (r.line, r.column, b.offset)
+            return (fileRank[l.file]!, l.line, l.column, a.offset) < (fileRank[r.file]!, r.line, r.column, b.offset)
         }
         all.replaceSubrange(start..., with: tail.map(\.element))
     }

@@ -137,7 +137,7 @@ description: Implements features. Writes sources and build files, never tests.
 extends: base
 write: ["Sources/**", "src/**", "lib/**", "include/**", "Package.swift"]
 tools: [sh, env, touch, mkdir, rm, cp, mv, ln, chmod, tee]
-optional_tools: [git, make, cc, gcc, clang, swift, swiftc, python3, ld, as]
+optional_tools: [git, make, cc, gcc, clang, swift, swiftc, python3, ld, as, /usr/lib/gcc/]
 scratch: [/tmp]
 
 """#,
@@ -150,7 +150,7 @@ description: Debugs failing programs under gdb or strace. Changes nothing in the
 extends: base
 write: []
 tools: [sh, env, touch, mkdir, rm, cp, mv, ln, chmod, tee]
-optional_tools: [gdb, strace, ltrace, git, make, cc, gcc, clang, swift, swiftc, python3, ld, as]
+optional_tools: [gdb, strace, ltrace, git, make, cc, gcc, clang, swift, swiftc, python3, ld, as, /usr/lib/gcc/]
 scratch: [/tmp]
 syscalls:
   allow: [ptrace, process_vm_readv, process_vm_writev]
@@ -183,7 +183,7 @@ description: Writes tests. Can change test directories only, never the implement
 extends: base
 write: ["Tests/**", "tests/**", "test/**"]
 tools: [sh, env, touch, mkdir, rm, cp, mv, ln, chmod, tee]
-optional_tools: [git, make, cc, gcc, clang, swift, swiftc, python3, ld, as]
+optional_tools: [git, make, cc, gcc, clang, swift, swiftc, python3, ld, as, /usr/lib/gcc/]
 scratch: [/tmp]
 
 """#,
@@ -194,7 +194,7 @@ description: Builds and runs the tests. Changes nothing in the workspace.
 extends: base
 write: []
 tools: [sh, env, touch, mkdir, rm, cp, mv, ln, chmod, tee]
-optional_tools: [git, make, cc, gcc, clang, swift, swiftc, python3, ld, as]
+optional_tools: [git, make, cc, gcc, clang, swift, swiftc, python3, ld, as, /usr/lib/gcc/]
 scratch: [/tmp]
 
 """#,

@@ -199,15 +199,16 @@ public struct PolicyLoader: Sendable {
             }
         }
         let workspacePath = environment.workspace + "/profiles/\(reference).yaml"
-        if Self.isRegularFile(workspacePath),
-           parent.map({ $0.identity != (ToolResolver.realPath(workspacePath) ?? workspacePath) }) ?? true {
+        let builtin = lookupBuiltin(reference)
+        let extendsItself = parent?.identity == (ToolResolver.realPath(workspacePath) ?? workspacePath)
+        if Self.isRegularFile(workspacePath), !(extendsItself && (try? builtin.get()) != nil) {
             switch Self.readText(workspacePath) {
             case .success(let text): return .success(Self.fileSource(workspacePath, text: text))
             case .failure(let reason):
                 return .failure(PathProblem(message: "cannot read profile '\(workspacePath)': \(reason.message)", hint: nil))
             }
         }
-        if case .success(let source) = lookupBuiltin(reference) { return .success(source) }
+        if case .success(let source) = builtin { return .success(source) }
         let names = availableProfiles().map(\.name)
         return .failure(PathProblem(message: "unknown profile '\(reference)'",
                                     hint: "available profiles: \(names.joined(separator: ", "))"))

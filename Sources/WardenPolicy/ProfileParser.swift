@@ -50,6 +50,9 @@ struct ProfileParser {
             case "role":
                 sawRole = true
                 raw.role = yaml.string(value, for: key, log: &log)
+                if let role = raw.role, role.value.isEmpty {
+                    log.error(role.location, "'role' is empty", hint: "name the role this profile grants, e.g. role: code")
+                }
             case "description": raw.description = yaml.string(value, for: key, log: &log)
             case "extends":
                 raw.extends = yaml.string(value, for: key, log: &log)
@@ -115,6 +118,11 @@ struct ProfileParser {
                 log.warning(entry.location,
                             "'\(entry.value)' can run any code it can read; the exec allowlist does not limit what it interprets",
                             hint: "allow an interpreter only in roles that need it")
+            }
+            if path.hasSuffix("/") {
+                log.warning(entry.location,
+                            "every program beneath '\(path)' may run",
+                            hint: "list single executables where you can; a directory suits toolchain helpers (cc1, collect2)")
             }
             return path
         case .missing(let problem):

@@ -66,26 +66,25 @@ public struct SyscallSets: Sendable {
     /// (the policies/ directory of warden's own repository) is accepted.
     static func load(files: [(name: String, text: String)], base: SyscallSets,
                      log: inout DiagnosticLog) -> SyscallSets {
+        let start = log.all.count
+        defer { log.sortByPosition(from: start) }
         var sets = base
         var added: [Definition] = []
         for file in files {
-            var fileLog = DiagnosticLog()
-            let yaml = YAMLFile(name: file.name, text: file.text, log: &fileLog)
-            for definition in parseDefinitions(yaml, log: &fileLog) {
+            let yaml = YAMLFile(name: file.name, text: file.text, log: &log)
+            for definition in parseDefinitions(yaml, log: &log) {
                 if let existing = sets.definitions[definition.name] {
                     let builtin = base.definitions[definition.name] != nil
                     if builtin, existing.entries.map(\.value) == definition.entries.map(\.value) { continue }
-                    fileLog.error(definition.location,
-                                  builtin ? "redefines the built-in set '\(definition.name)'"
-                                          : "set '\(definition.name)' is already defined at \(existing.location)",
-                                  hint: "choose a new name, e.g. '\(definition.name)-extra', and include '\(definition.name)' in it")
+                    log.error(definition.location,
+                              builtin ? "redefines the built-in set '\(definition.name)'"
+                                      : "set '\(definition.name)' is already defined at \(existing.location)",
+                              hint: "choose a new name, e.g. '\(definition.name)-extra', and include '\(definition.name)' in it")
                     continue
                 }
                 sets.definitions[definition.name] = definition
                 added.append(definition)
             }
-            fileLog.sortByPosition(from: 0)
-            log.append(contentsOf: fileLog.all)
         }
         for definition in added {
             sets.validateEntries(of: definition, log: &log)

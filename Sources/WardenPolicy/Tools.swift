@@ -23,6 +23,18 @@ struct ToolResolver {
         if name.isEmpty || name.contains("\0") {
             return .problem(PathProblem(message: "tool name '\(name)' is not a file name", hint: nil))
         }
+        // A directory entry (written with a trailing slash, so it cannot happen by accident)
+        // lets every program beneath it run: compilers exec helpers such as cc1 and
+        // collect2 from version-specific directories.
+        if name.hasPrefix("/") && name.hasSuffix("/") && name.count > 1 {
+            guard Self.isDirectory(name) else {
+                return .missing(PathProblem(
+                    message: "tool directory '\(name)' does not exist",
+                    hint: "a tools entry ending in '/' names a directory whose programs may all run"))
+            }
+            if let problem = insideWorkspace(name) { return .problem(problem) }
+            return .found(name)
+        }
         if name.hasPrefix("/") {
             guard Self.isExecutableFile(name) else {
                 return .missing(PathProblem(
@@ -64,6 +76,11 @@ struct ToolResolver {
         return PathProblem(
             message: "tool '\(path)' is inside the workspace",
             hint: "the sandbox mounts the workspace noexec; install the tool outside the workspace")
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// An existing regular file (after following symlinks) with an execute bit we may use.

@@ -125,9 +125,12 @@ private struct Planner {
             throw SandboxError.command("\(name): command not found")
         }
         // The kernel refuses it anyway; saying so here names the line to change.
-        guard let id = fileIdentity(found), profile.tools.contains(where: { t in
-            fileIdentity(t.value).map { $0 == id } ?? false
-        }) else {
+        let real = realPath(found) ?? found
+        let allowed = profile.tools.contains { t in
+            if t.value.hasSuffix("/") { return isInside(real, realPath(t.value) ?? t.value) }
+            return fileIdentity(t.value).map { id in fileIdentity(found).map { $0 == id } ?? false } ?? false
+        }
+        guard allowed else {
             throw SandboxError.command(
                 "\(found) is not in the tools of profile \(profile.role) (\(profile.file)); add it to `tools:` to allow it")
         }

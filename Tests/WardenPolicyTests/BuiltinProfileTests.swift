@@ -33,7 +33,12 @@ final class BuiltinProfileTests: XCTestCase {
                                                   openFiles: 1_024, fileSize: 1 << 30))
             for tool in profile.tools {
                 XCTAssertTrue(tool.value.hasPrefix("/"), tool.value)
-                XCTAssertTrue(ToolResolver.isExecutableFile(tool.value), tool.value)
+                // A trailing slash names a toolchain directory (e.g. /usr/lib/gcc/ for cc1).
+                if tool.value.hasSuffix("/") {
+                    XCTAssertTrue(ToolResolver.isDirectory(tool.value), tool.value)
+                } else {
+                    XCTAssertTrue(ToolResolver.isExecutableFile(tool.value), tool.value)
+                }
                 XCTAssertTrue(tool.location.file == "profiles/\(name).yaml" || tool.location.file == "profiles/base.yaml")
             }
         }

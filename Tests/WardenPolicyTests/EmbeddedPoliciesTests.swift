@@ -18,6 +18,21 @@ final class EmbeddedPoliciesTests: XCTestCase {
         }
     }
 
+    /// warden's own repository as the workspace: its profiles/ shadow the built-ins with
+    /// identical copies, and its policies/syscall-sets.yaml repeats the built-in sets.
+    func testRepositoryPoliciesAsWorkspace() throws {
+        let ws = TempWorkspace()
+        for (file, text) in embeddedPolicies { ws.write(file, text) }
+        let loader = try ws.loader()
+        XCTAssertEqual(loader.lint(files: []).filter { $0.severity == .error }.map(\.description), [])
+        let code = try loader.profile(named: "code")
+        XCTAssertEqual(code.file, ws.root + "/profiles/code.yaml")
+        XCTAssertEqual(code.chain, [ws.root + "/profiles/base.yaml"])
+        let builtin = try TempWorkspace().loader().profile(named: "code")
+        XCTAssertEqual(code.deniedSyscalls.map(\.name), builtin.deniedSyscalls.map(\.name))
+        XCTAssertEqual(code.tools.map(\.value), builtin.tools.map(\.value))
+    }
+
     func testBuiltinProfileNames() {
         XCTAssertEqual(PolicyLoader.builtinProfileNames,
                        ["base", "code", "debug", "explore", "orchestrator", "test", "verify"])

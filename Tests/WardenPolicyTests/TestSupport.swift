@@ -9,7 +9,10 @@ final class TempWorkspace {
     let root: String
 
     init() {
-        let template = NSTemporaryDirectory() + "/warden-policy-XXXXXX"
+        // Not under /tmp: the built-in roles make /tmp a scratch directory, and a workspace
+        // inside a scratch path is refused.
+        let base = FileManager.default.isWritableFile(atPath: "/var/tmp") ? "/var/tmp" : NSTemporaryDirectory()
+        let template = base + "/warden-policy-XXXXXX"
         var buffer = Array(template.utf8CString)
         let made = buffer.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
