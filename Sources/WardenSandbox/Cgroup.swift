@@ -103,7 +103,9 @@ public final class RunCgroup: @unchecked Sendable {
         return false
     }
 
-    /// Removes groups a crashed runner left behind (empty ones only; rmdir refuses others).
+    /// Removes groups a crashed runner left behind. A group is named warden-TIME-PID after the
+    /// runner that made it; one whose runner is alive belongs to a concurrent run that may not
+    /// have moved its child in yet, and is left alone. rmdir refuses non-empty groups.
     public static func removeStale(prefix: String = "warden-") {
         let own = ownGroups()
         var parents: [String] = []
@@ -113,6 +115,8 @@ public final class RunCgroup: @unchecked Sendable {
         }
         for parent in parents {
             for name in SystemPaths.directoryEntries(parent) where name.hasPrefix(prefix) {
+                guard let last = name.split(separator: "-").last, let owner = pid_t(last) else { continue }
+                if kill(owner, 0) == 0 || errno == EPERM { continue }
                 rmdir(parent + "/" + name)
             }
         }

@@ -241,8 +241,10 @@ private struct Planner {
         // seccomp
         var program: SeccompProgram?
         do {
-            program = try SeccompPlan.build(profile: profile, networkOff: profile.network == .off).0
-            require("seccomp", available: true, reason: "", detail: "")
+            let built = try SeccompPlan.build(profile: profile, networkOff: profile.network == .off).0
+            program = built
+            require("seccomp", available: true, reason: "",
+                    detail: "\(built.rules.count) rules in \(built.instructionCount) BPF instructions; i386 and x32 calls kill")
         } catch {
             require("seccomp", available: false, reason: "cannot build the seccomp filter: \(error)", detail: "")
         }
