@@ -146,10 +146,12 @@ private struct Planner {
         var rights: LandlockRights?
         var abi: Int?
         switch LandlockRights.probe() {
-        case let .success(v):
+        case let .success(v) where has("landlock", true):
             abi = v
             rights = LandlockRights(abi: v)
             require("landlock", available: true, reason: "", detail: "ABI \(v)")
+        case .success:
+            require("landlock", available: true, reason: "", detail: "")
         case let .failure(err):
             if case let .unavailable(_, reason) = err {
                 require("landlock", available: false, reason: reason, detail: "")
@@ -169,11 +171,14 @@ private struct Planner {
         case .on: break
         case .off:
             netPorts = []
+            // Without Landlock at all, its parts are covered by that one opt-down.
+            guard abi != nil else { break }
             require("landlock-network", available: llABI >= 4,
                     reason: "Landlock ABI \(llABI) cannot filter TCP (needs ABI 4, Linux 6.7)",
                     detail: "TCP bind and connect denied")
         case let .allow(ports):
             netPorts = ports
+            guard abi != nil else { break }
             require("landlock-network", available: llABI >= 4,
                     reason: "Landlock ABI \(llABI) cannot filter TCP ports (needs ABI 4, Linux 6.7)",
                     detail: "TCP connect only to ports \(ports.map(String.init).joined(separator: ", "))")
@@ -242,7 +247,9 @@ private struct Planner {
         var program: SeccompProgram?
         do {
             let built = try SeccompPlan.build(profile: profile, networkOff: profile.network == .off).0
-            program = built
+            // Whatever is reported as degraded must really be off: --explain and the audit
+            // say what the agent ran under.
+            program = has("seccomp", true) ? built : nil
             require("seccomp", available: true, reason: "",
                     detail: "\(built.rules.count) rules in \(built.instructionCount) BPF instructions; i386 and x32 calls kill")
         } catch {

@@ -137,6 +137,23 @@ func descendants(of root: pid_t) -> [pid_t] {
         #expect(fx.exists("Sources/marker"))
     }
 
+    /// An opt-down must really remove the layer it names: the warning on stderr and
+    /// --explain describe what the agent ran under.
+    @Test(arguments: Identity.all)
+    func degradedMeansOff(_ id: Identity) {
+        let fx = Fixture(id)
+        let status = ["sh", "-c", "grep '^Seccomp:' /proc/self/status; cat Tests/main_tests.swift >/dev/null; echo x >> Tests/main_tests.swift && echo wrote"]
+        let full = fx.run(profile: "code", status)
+        #expect(full.stdout.contains("Seccomp:\t2") && !full.stdout.contains("wrote"), "\(full)")
+        let noSeccomp = fx.run(profile: "code", status, options: ["--allow-degraded", "seccomp"],
+                               env: ["WARDEN_PRETEND_MISSING": "seccomp"])
+        #expect(noSeccomp.stdout.contains("Seccomp:\t0") && !noSeccomp.stdout.contains("wrote"), "\(noSeccomp)")
+        let noLandlock = fx.run(profile: "code", status, options: ["--allow-degraded", "landlock"],
+                                env: ["WARDEN_PRETEND_MISSING": "landlock"])
+        #expect(noLandlock.stdout.contains("Seccomp:\t2") && noLandlock.stdout.contains("wrote"), "\(noLandlock)")
+        #expect(noLandlock.stderr.contains("running without landlock"), "\(noLandlock)")
+    }
+
     @Test(arguments: Identity.all)
     func explainRunsNothing(_ id: Identity) {
         let fx = Fixture(id)
