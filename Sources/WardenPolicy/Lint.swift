@@ -56,8 +56,8 @@ extension PolicyLoader {
     /// Checks one set file against the built-in sets and the workspace's other set files (it
     /// may use their sets), reporting only what is wrong in this file.
     private func lintSetFile(_ path: String, text: String, log: inout DiagnosticLog) {
-        let identity = ToolResolver.realPath(path) ?? path
-        let others = workspaceSetFiles.filter { (ToolResolver.realPath($0.name) ?? $0.name) != identity }
+        let identity = FilePaths.realPath(path) ?? path
+        let others = workspaceSetFiles.filter { (FilePaths.realPath($0.name) ?? $0.name) != identity }
         var all = DiagnosticLog()
         let sets = SyscallSets.load(files: others + [(path, text)], base: builtinSets, log: &all)
         log.append(contentsOf: all.all.filter { $0.location.file == path })

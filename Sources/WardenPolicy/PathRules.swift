@@ -65,12 +65,12 @@ enum PathRules {
             // Scratch inside the workspace would hide workspace files. A workspace inside scratch
             // cannot be re-bound into the tmpfs either: Landlock's path walk climbs through the
             // mount point, so the scratch write rule would cover every workspace file.
-            if isInside(path, workspace) {
+            if FilePaths.isInside(path, workspace) {
                 return .failure(PathProblem(
                     message: "scratch path '\(raw)' is inside the workspace \(workspace)",
                     hint: "scratch directories are private and empty; use write: to let the role change workspace files"))
             }
-            if isInside(workspace, path) {
+            if FilePaths.isInside(workspace, path) {
                 return .failure(PathProblem(
                     message: "the workspace \(workspace) is inside scratch path '\(raw)', which the run replaces with an empty private directory",
                     hint: "move the workspace out of \(path) (e.g. to /var/tmp or your home), or use a profile without this scratch path"))
@@ -127,10 +127,5 @@ enum PathRules {
             return PathProblem(message: "\(what) is a pattern Landlock cannot express", hint: landlockHint)
         }
         return nil
-    }
-
-    /// True when `path` is `root` or beneath it (lexically; both must be normalized).
-    static func isInside(_ path: String, _ root: String) -> Bool {
-        root == "/" || path == root || path.hasPrefix(root + "/")
     }
 }

@@ -200,7 +200,7 @@ public struct PolicyLoader: Sendable {
         }
         let workspacePath = environment.workspace + "/profiles/\(reference).yaml"
         let builtin = lookupBuiltin(reference)
-        let extendsItself = parent?.identity == (ToolResolver.realPath(workspacePath) ?? workspacePath)
+        let extendsItself = parent?.identity == (FilePaths.realPath(workspacePath) ?? workspacePath)
         if Self.isRegularFile(workspacePath), !(extendsItself && (try? builtin.get()) != nil) {
             switch Self.readText(workspacePath) {
             case .success(let text): return .success(Self.fileSource(workspacePath, text: text))
@@ -219,7 +219,7 @@ public struct PolicyLoader: Sendable {
     }
 
     static func fileSource(_ path: String, text: String) -> ProfileSource {
-        ProfileSource(file: path, display: path, identity: ToolResolver.realPath(path) ?? path,
+        ProfileSource(file: path, display: path, identity: FilePaths.realPath(path) ?? path,
                       directory: (path as NSString).deletingLastPathComponent, text: text)
     }
 

@@ -27,7 +27,7 @@ struct ToolResolver {
         // lets every program beneath it run: compilers exec helpers such as cc1 and
         // collect2 from version-specific directories.
         if name.hasPrefix("/") && name.hasSuffix("/") && name.count > 1 {
-            guard Self.isDirectory(name) else {
+            guard FilePaths.isDirectory(name) else {
                 return .missing(PathProblem(
                     message: "tool directory '\(name)' does not exist",
                     hint: "a tools entry ending in '/' names a directory whose programs may all run"))
@@ -71,16 +71,11 @@ struct ToolResolver {
     }
 
     private func insideWorkspace(_ path: String) -> PathProblem? {
-        let real = Self.realPath(path) ?? path
-        guard PathRules.isInside(path, workspace) || PathRules.isInside(real, workspace) else { return nil }
+        let real = FilePaths.realPath(path) ?? path
+        guard FilePaths.isInside(path, workspace) || FilePaths.isInside(real, workspace) else { return nil }
         return PathProblem(
             message: "tool '\(path)' is inside the workspace",
             hint: "the sandbox mounts the workspace noexec; install the tool outside the workspace")
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// An existing regular file (after following symlinks) with an execute bit we may use.
@@ -88,12 +83,6 @@ struct ToolResolver {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
         return access(path, X_OK) == 0
-    }
-
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 
     /// Programs that run code they read: allowing one allows whatever it can be told to do,

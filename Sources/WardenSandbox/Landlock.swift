@@ -1,13 +1,19 @@
 import CSandbox
 import Glibc
+import WardenPolicy
 
 /// Landlock access rights, masked to what the running kernel's ABI knows. Handling every right
 /// the ABI has is what makes an unlisted path inaccessible: a right the ruleset does not handle
 /// is simply allowed.
 public struct LandlockRights: Sendable {
     public let abi: Int
+    /// False when the user opted down from truncate control (`--allow-degraded landlock-truncate`).
+    public let truncate: Bool
 
-    public init(abi: Int) { self.abi = abi }
+    public init(abi: Int, truncate: Bool = true) {
+        self.abi = abi
+        self.truncate = truncate
+    }
 
     /// The running kernel's ABI, or the reason Landlock is unavailable.
     public static func probe() -> Result<Int, SandboxError> {
@@ -22,7 +28,7 @@ public struct LandlockRights: Sendable {
         var rights: UInt64 = 0
         for bit in 0...12 { rights |= 1 << UInt64(bit) }
         if abi >= 2 { rights |= UInt64(WARDEN_LL_FS_REFER) }
-        if abi >= 3 { rights |= UInt64(WARDEN_LL_FS_TRUNCATE) }
+        if abi >= 3 && truncate { rights |= UInt64(WARDEN_LL_FS_TRUNCATE) }
         if abi >= 5 { rights |= UInt64(WARDEN_LL_FS_IOCTL_DEV) }
         return rights
     }
@@ -88,7 +94,7 @@ struct LandlockRuleset {
         self.fd = fd
         for rule in rules {
             var access = rule.access & rights.handledFS
-            if !isDirectory(rule.path) { access &= rights.fileOnly }
+            if !FilePaths.isDirectory(rule.path) { access &= rights.fileOnly }
             let rc = warden_landlock_add_path(fd, rule.path, access)
             // A path of the base read set that this machine lacks is not an error.
             if rc == -ENOENT { continue }
@@ -107,14 +113,4 @@ struct LandlockRuleset {
             }
         }
     }
-}
-
-func isDirectory(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-}
-
-func fileExists(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0
 }

@@ -99,15 +99,17 @@ private struct Planner {
         Set((options.environment["WARDEN_PRETEND_MISSING"] ?? "").split(separator: ",").map(String.init))
     }
 
-    func has(_ feature: String, _ available: Bool) -> Bool { available && !pretendMissing.contains(feature) }
-
-    mutating func require(_ feature: String, available: Bool, reason: String, detail: String) {
+    /// Records whether `feature` is in force and returns it: the one answer the plan acts on,
+    /// so what --explain and the warnings report is what the agent runs under.
+    @discardableResult
+    mutating func require(_ feature: String, available: Bool, reason: String, detail: String) -> Bool {
         let pretended = available && pretendMissing.contains(feature)
         let available = available && !pretended
         let reason = pretended ? "\(feature) is unavailable (WARDEN_PRETEND_MISSING)" : reason
         let state: Protection.State = available ? .enforced
             : options.allowDegraded.contains(feature) ? .degraded(reason: reason) : .missing(reason: reason)
         protections.append(Protection(feature: feature, state: state, detail: available ? detail : reason))
+        return available
     }
 
     func resolveCommand() throws -> String {
@@ -121,14 +123,15 @@ private struct Planner {
             let search = options.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
             path = search.split(separator: ":").map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
         }
-        guard let found = path, fileExists(found) else {
+        guard let found = path, FilePaths.exists(found) else {
             throw SandboxError.command("\(name): command not found")
         }
         // The kernel refuses it anyway; saying so here names the line to change.
-        let real = realPath(found) ?? found
+        let real = FilePaths.realPath(found) ?? found
+        let identity = fileIdentity(found)
         let allowed = profile.tools.contains { t in
-            if t.value.hasSuffix("/") { return isInside(real, realPath(t.value) ?? t.value) }
-            return fileIdentity(t.value).map { id in fileIdentity(found).map { $0 == id } ?? false } ?? false
+            if t.value.hasSuffix("/") { return FilePaths.isInside(real, FilePaths.realPath(t.value) ?? t.value) }
+            return identity != nil && fileIdentity(t.value).map { $0 == identity! } ?? false
         }
         guard allowed else {
             throw SandboxError.command(
@@ -146,23 +149,24 @@ private struct Planner {
         var rights: LandlockRights?
         var abi: Int?
         switch LandlockRights.probe() {
-        case let .success(v) where has("landlock", true):
-            abi = v
-            rights = LandlockRights(abi: v)
-            require("landlock", available: true, reason: "", detail: "ABI \(v)")
-        case .success:
-            require("landlock", available: true, reason: "", detail: "")
+        case let .success(v):
+            if require("landlock", available: true, reason: "", detail: "ABI \(v)") {
+                abi = v
+                rights = LandlockRights(abi: v)
+            }
         case let .failure(err):
             if case let .unavailable(_, reason) = err {
                 require("landlock", available: false, reason: reason, detail: "")
             }
         }
         let llABI = abi ?? 0
+        var scoped = false
         if abi != nil {
-            require("landlock-truncate", available: llABI >= 3,
+            let truncate = require("landlock-truncate", available: llABI >= 3,
                     reason: "Landlock ABI \(llABI) cannot deny truncate (needs ABI 3, Linux 6.2)",
                     detail: "truncating files outside the write zones is denied")
-            require("landlock-scope", available: llABI >= 6,
+            rights = LandlockRights(abi: llABI, truncate: truncate)
+            scoped = require("landlock-scope", available: llABI >= 6,
                     reason: "Landlock ABI \(llABI) cannot scope signals and abstract unix sockets (needs ABI 6, Linux 6.12)",
                     detail: "signals and abstract unix sockets cannot reach outside the sandbox")
         }
@@ -173,15 +177,15 @@ private struct Planner {
             netPorts = []
             // Without Landlock at all, its parts are covered by that one opt-down.
             guard abi != nil else { break }
-            require("landlock-network", available: llABI >= 4,
-                    reason: "Landlock ABI \(llABI) cannot filter TCP (needs ABI 4, Linux 6.7)",
-                    detail: "TCP bind and connect denied")
+            if !require("landlock-network", available: llABI >= 4,
+                        reason: "Landlock ABI \(llABI) cannot filter TCP (needs ABI 4, Linux 6.7)",
+                        detail: "TCP bind and connect denied") { netPorts = nil }
         case let .allow(ports):
             netPorts = ports
             guard abi != nil else { break }
-            require("landlock-network", available: llABI >= 4,
-                    reason: "Landlock ABI \(llABI) cannot filter TCP ports (needs ABI 4, Linux 6.7)",
-                    detail: "TCP connect only to ports \(ports.map(String.init).joined(separator: ", "))")
+            if !require("landlock-network", available: llABI >= 4,
+                        reason: "Landlock ABI \(llABI) cannot filter TCP ports (needs ABI 4, Linux 6.7)",
+                        detail: "TCP connect only to ports \(ports.map(String.init).joined(separator: ", "))") { netPorts = nil }
         }
 
         // Namespaces
@@ -189,11 +193,9 @@ private struct Planner {
         var nsNames = ["mount", "pid", "ipc", "uts"]
         if profile.network == .off { flags |= UInt(warden_CLONE_NEWNET); nsNames.append("net (empty)") }
         if !root { flags |= UInt(warden_CLONE_NEWUSER); nsNames.insert("user", at: 0) }
-        let nsAvailable = has("namespaces", root || userNamespacesAllowed())
-        require("namespaces", available: nsAvailable,
+        let useNamespaces = require("namespaces", available: root || userNamespacesAllowed(),
                 reason: "unprivileged user namespaces are disabled on this machine (user.max_user_namespaces is 0)",
                 detail: nsNames.joined(separator: ", "))
-        let useNamespaces = nsAvailable
         if !useNamespaces { flags = 0 }
 
         // Paths
@@ -203,7 +205,7 @@ private struct Planner {
         }
         var scratch: [String] = []
         for s in profile.scratch {
-            guard isDirectory(s.value) else {
+            guard FilePaths.isDirectory(s.value) else {
                 throw SandboxError.command("\(s.location): scratch \(s.value) is not an existing directory on this machine")
             }
             if useNamespaces { scratch.append(s.value) } else {
@@ -229,7 +231,9 @@ private struct Planner {
         if let n = limits.fileSize { rlimits.append(("fsize", Int32(WARDEN_RLIMIT_FSIZE), n)) }
         if let n = limits.cpu { rlimits.append(("cpu", Int32(WARDEN_RLIMIT_CPU), UInt64(n.rounded(.up)))) }
         let wantsCgroup = limits.processes != nil || limits.memory != nil
-        let cgroupPossible = has("cgroup", wantsCgroup && cgroupLikelyWritable())
+        // Not through require(): for an unprivileged runner a missing cgroup means rlimits,
+        // not a refusal.
+        let cgroupPossible = wantsCgroup && cgroupLikelyWritable() && !pretendMissing.contains("cgroup")
         if !cgroupPossible {
             if let n = limits.processes { rlimits.append(("nproc", Int32(WARDEN_RLIMIT_NPROC), UInt64(n))) }
             if let n = limits.memory { rlimits.append(("as", Int32(WARDEN_RLIMIT_AS), n)) }
@@ -249,9 +253,10 @@ private struct Planner {
             let built = try SeccompPlan.build(profile: profile, networkOff: profile.network == .off).0
             // Whatever is reported as degraded must really be off: --explain and the audit
             // say what the agent ran under.
-            program = has("seccomp", true) ? built : nil
-            require("seccomp", available: true, reason: "",
-                    detail: "\(built.rules.count) rules in \(built.instructionCount) BPF instructions; i386 and x32 calls kill")
+            if require("seccomp", available: true, reason: "",
+                       detail: "\(built.rules.count) rules in \(built.instructionCount) BPF instructions; i386 and x32 calls kill") {
+                program = built
+            }
         } catch {
             require("seccomp", available: false, reason: "cannot build the seccomp filter: \(error)", detail: "")
         }
@@ -271,7 +276,7 @@ private struct Planner {
             profile: profile, options: options, executable: executable,
             argv: [options.command[0]] + options.command.dropFirst(), environment: env,
             droppedEnvironment: dropped, landlockABI: abi, pathRules: rules, scratch: scratch,
-            scratchSize: scratchSize, netPorts: netPorts, scoped: has("landlock-scope", llABI >= 6), cloneFlags: flags,
+            scratchSize: scratchSize, netPorts: netPorts, scoped: scoped, cloneFlags: flags,
             namespaces: useNamespaces ? nsNames : [], mapUser: useNamespaces && !root,
             useInit: useNamespaces, mounts: mounts, seccomp: program,
             rlimits: rlimits.map { (name: $0.0, resource: $0.1, value: $0.2) },
@@ -302,7 +307,7 @@ private struct Planner {
         }
         for zone in profile.write {
             let path = zone.path.isEmpty ? options.workspace : options.workspace + "/" + zone.path
-            guard fileExists(path) else {
+            guard FilePaths.exists(path) else {
                 notes.append("write zone \(zone.pattern) (\(zone.location)) does not exist in this workspace: nothing can be written there")
                 continue
             }

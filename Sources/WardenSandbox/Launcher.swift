@@ -157,7 +157,7 @@ public enum Launcher {
         var childRules = plan.childRules.map { warden_child_rule(path: c($0.path), access: $0.access) }
         var limits = plan.rlimits.map { warden_rlimit(resource: $0.resource, value: $0.value) }
         let bpf = plan.seccomp?.bytes ?? []
-        let cwd = isInside(plan.options.cwd, plan.options.workspace) ? plan.options.cwd : plan.options.workspace
+        let cwd = FilePaths.isInside(plan.options.cwd, plan.options.workspace) ? plan.options.cwd : plan.options.workspace
         let path = c(plan.executable), cwdC = c(cwd)
 
         return argv.withUnsafeMutableBufferPointer { argvBuf in
@@ -200,8 +200,4 @@ public enum Launcher {
             }
         }
     }
-}
-
-func isInside(_ path: String, _ root: String) -> Bool {
-    path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
 }

@@ -1,4 +1,5 @@
 import Glibc
+import WardenPolicy
 
 /// What every sandbox may read of the host besides its profile's own read set: the system's
 /// programs and libraries, and the harmless part of /etc. The user's home is never in it.
@@ -74,7 +75,7 @@ enum SystemPaths {
     /// A tool installed outside the system trees (e.g. /opt/swift/usr/bin/swift) needs its
     /// own prefix readable for its libraries: the parent of its bin directory.
     static func toolPrefix(of path: String) -> String? {
-        let real = realPath(path) ?? path
+        let real = FilePaths.realPath(path) ?? path
         var parts = real.split(separator: "/").map(String.init)
         guard parts.count >= 3, parts[parts.count - 2] == "bin" || parts[parts.count - 2] == "sbin" else { return nil }
         parts.removeLast(2)
@@ -82,12 +83,6 @@ enum SystemPaths {
         if readTrees.contains(where: { prefix == $0 || prefix.hasPrefix($0 + "/") }) { return nil }
         return prefix
     }
-}
-
-func realPath(_ path: String) -> String? {
-    guard let p = realpath(path, nil) else { return nil }
-    defer { free(p) }
-    return String(cString: p)
 }
 
 /// Device and inode, the identity Landlock uses: two paths name the same tool when these match.

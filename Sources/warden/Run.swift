@@ -58,7 +58,7 @@ struct Run: ParsableCommand {
             throw ValidationError("no command: warden run --profile \(profile) -- CMD [ARGS...]")
         }
         let root = absolute(workspace ?? currentDirectory())
-        guard isDirectoryPath(root) else {
+        guard FilePaths.isDirectory(root) else {
             complain("workspace \(root) is not a directory")
             throw ExitCode(WardenExit.usage)
         }
@@ -125,11 +125,6 @@ struct Run: ParsableCommand {
             return ExitCode(message.hasSuffix("command not found") ? WardenExit.notFound : WardenExit.notPermitted)
         }
     }
-}
-
-func isDirectoryPath(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
 }
 
 func makeRunID() -> String {

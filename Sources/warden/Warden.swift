@@ -50,9 +50,7 @@ func currentDirectory() -> String {
 
 func absolute(_ path: String) -> String {
     let joined = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
-    guard let real = realpath(joined, nil) else { return joined }
-    defer { free(real) }
-    return String(cString: real)
+    return FilePaths.realPath(joined) ?? joined
 }
 
 func processEnvironment() -> [String: String] {

@@ -35,7 +35,7 @@ final class BuiltinProfileTests: XCTestCase {
                 XCTAssertTrue(tool.value.hasPrefix("/"), tool.value)
                 // A trailing slash names a toolchain directory (e.g. /usr/lib/gcc/ for cc1).
                 if tool.value.hasSuffix("/") {
-                    XCTAssertTrue(ToolResolver.isDirectory(tool.value), tool.value)
+                    XCTAssertTrue(FilePaths.isDirectory(tool.value), tool.value)
                 } else {
                     XCTAssertTrue(ToolResolver.isExecutableFile(tool.value), tool.value)
                 }

@@ -17,7 +17,7 @@ final class TempWorkspace {
         let made = buffer.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
         let path = String(cString: buffer)
-        root = ToolResolver.realPath(path) ?? path
+        root = FilePaths.realPath(path) ?? path
     }
 
     deinit {
