@@ -27,7 +27,7 @@ FULL_ENFORCEMENT = "code"
 INSTALL_HINT = "not installed (apt-get install -y bubblewrap firejail)"
 BWRAP_ARGS = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all"]
 FIREJAIL_ARGS = ["--quiet", "--noprofile"]
-BUILD = ["swift", "build", "-c", "release", "--static-swift-stdlib"]
+BUILD = ["swift", "build", "-c", "release", "-Xswiftc", "-static-executable"]
 LAUNCH_TARGET = 0.75    # code-profile launch median <= 0.75 x bubblewrap median
 WORKLOAD_TARGET = 1.10  # each workload under warden <= 1.10 x bare median
 # (label, argv, exit codes that count as success). find exits 1 when it meets a directory

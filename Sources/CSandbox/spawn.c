@@ -69,6 +69,7 @@ static const char *const stage_names[] = {
     [WARDEN_STAGE_EXECVE] = "execve",
     [WARDEN_STAGE_PDEATHSIG] = "PR_SET_PDEATHSIG",
     [WARDEN_STAGE_DUMPABLE] = "PR_SET_DUMPABLE",
+    [WARDEN_STAGE_CGROUP_JOIN] = "join the run's cgroup",
 };
 
 const char *warden_stage_name(int stage) {
@@ -260,10 +261,20 @@ static void child_main(const struct warden_spec *spec) {
         if (spec->parent_ends[i] >= 0) close(spec->parent_ends[i]);
     }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_PDEATHSIG);
-    char go;
-    // EOF here means the runner died before it placed us in our cgroup: do not run.
-    if (read(spec->sync_fd, &go, 1) != 1) fail(spec, WARDEN_STAGE_SYNC);
-    close(spec->sync_fd);
+    // A v1 group is joined by the child itself, writing "0" (this thread) to `tasks`: moving
+    // a single thread that is the caller skips the kernel's global threadgroup lock, whose
+    // write side waits out an RCU grace period (about 10 ms) when the runner moves a pid.
+    for (int i = 0; i < 2; i++) {
+        if (spec->cgroup_tasks[i] < 0) continue;
+        if (write(spec->cgroup_tasks[i], "0", 1) != 1) fail(spec, WARDEN_STAGE_CGROUP_JOIN);
+        close(spec->cgroup_tasks[i]);
+    }
+    if (spec->sync_fd >= 0) {
+        char go;
+        // EOF here means the runner died before it placed us in our cgroup: do not run.
+        if (read(spec->sync_fd, &go, 1) != 1) fail(spec, WARDEN_STAGE_SYNC);
+        close(spec->sync_fd);
+    }
     if (setsid() < 0) fail(spec, WARDEN_STAGE_SETSID);
     if (spec->map_user) map_identity(spec);
     apply_mounts(spec);

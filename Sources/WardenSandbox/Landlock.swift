@@ -93,9 +93,13 @@ struct LandlockRuleset {
         }
         self.fd = fd
         for rule in rules {
-            var access = rule.access & rights.handledFS
-            if !FilePaths.isDirectory(rule.path) { access &= rights.fileOnly }
-            let rc = warden_landlock_add_path(fd, rule.path, access)
+            // The plan masked file rules to file rights when it was compiled; a path that has
+            // become a file since then is masked here (the kernel says EINVAL otherwise).
+            let access = rule.access & rights.handledFS
+            var rc = warden_landlock_add_path(fd, rule.path, access)
+            if rc == -EINVAL && access & ~rights.fileOnly != 0 {
+                rc = warden_landlock_add_path(fd, rule.path, access & rights.fileOnly)
+            }
             // A path of the base read set that this machine lacks is not an error.
             if rc == -ENOENT { continue }
             if rc < 0 {

@@ -31,31 +31,60 @@ public struct PlannedMount: Sendable {
     public var data: String?
 }
 
+/// The part of a launch that depends only on the profile, the workspace and this machine:
+/// what `PlanCache` keeps between runs so that a repeated launch skips YAML, PATH lookup and
+/// the seccomp compiler.
+public struct CompiledLaunch: Sendable {
+    public var profile: Profile
+    public var landlockABI: Int?
+    public var pathRules: [PathRule]
+    public var scratch: [String]
+    public var scratchSize: UInt64
+    public var netPorts: [UInt16]?
+    public var scoped: Bool
+    public var cloneFlags: UInt
+    public var namespaces: [String]
+    public var mapUser: Bool
+    public var useInit: Bool
+    public var mounts: [PlannedMount]
+    public var seccomp: SeccompProgram?
+    public var rlimits: [(name: String, resource: Int32, value: UInt64)]
+    public var useCgroup: Bool
+    public var protections: [Protection]
+    public var notes: [String]
+    var rights: LandlockRights?
+}
+
 /// Everything the child needs, computed in the parent. Building it has no side effects, so
 /// `--explain` shows exactly what a launch would apply.
 public struct LaunchPlan: Sendable {
-    public let profile: Profile
+    public let compiled: CompiledLaunch
     public let options: LaunchOptions
     public let executable: String
     public let argv: [String]
     public let environment: [String]
     public let droppedEnvironment: [String]
-    public let landlockABI: Int?
-    public let pathRules: [PathRule]
-    public let scratch: [String]
-    public let scratchSize: UInt64
-    public let netPorts: [UInt16]?
-    public let scoped: Bool
-    public let cloneFlags: UInt
-    public let namespaces: [String]
-    public let mapUser: Bool
-    public let useInit: Bool
-    public let mounts: [PlannedMount]
-    public let seccomp: SeccompProgram?
-    public let rlimits: [(name: String, resource: Int32, value: UInt64)]
-    public let useCgroup: Bool
-    public let protections: [Protection]
-    public let notes: [String]
+    public let wallTimeout: Double?
+
+    public var profile: Profile { compiled.profile }
+    public var landlockABI: Int? { compiled.landlockABI }
+    public var pathRules: [PathRule] { compiled.pathRules }
+    public var scratch: [String] { compiled.scratch }
+    public var scratchSize: UInt64 { compiled.scratchSize }
+    public var netPorts: [UInt16]? { compiled.netPorts }
+    public var scoped: Bool { compiled.scoped }
+    public var cloneFlags: UInt { compiled.cloneFlags }
+    public var namespaces: [String] { compiled.namespaces }
+    public var mapUser: Bool { compiled.mapUser }
+    public var useInit: Bool { compiled.useInit }
+    public var mounts: [PlannedMount] { compiled.mounts }
+    public var seccomp: SeccompProgram? { compiled.seccomp }
+    public var rlimits: [(name: String, resource: Int32, value: UInt64)] { compiled.rlimits }
+    public var useCgroup: Bool { compiled.useCgroup }
+    public var protections: [Protection] { compiled.protections }
+    public var notes: [String] { compiled.notes }
+    var rights: LandlockRights? { compiled.rights }
+
     /// Landlock rules added in the child once its mounts exist: scratch and the fresh /proc.
     public var childRules: [PathRule] {
         guard let r = rights else { return [] }
@@ -63,8 +92,6 @@ public struct LaunchPlan: Sendable {
         if useInit { rules.append(PathRule(path: "/proc", access: r.read, why: "the sandbox's own /proc")) }
         return rules
     }
-    public let wallTimeout: Double?
-    let rights: LandlockRights?
 
     /// The protections this launch lacks without the user's consent. Empty: it may start.
     public var missing: [Protection] {
@@ -76,8 +103,31 @@ public struct LaunchPlan: Sendable {
     }
 
     public static func make(profile: Profile, options: LaunchOptions) throws -> LaunchPlan {
+        // The command is checked first: a command the role may not run is the user's mistake
+        // to hear about before anything about this machine.
+        _ = try CommandBinding.resolve(options: options, tools: profile.tools, role: profile.role, file: profile.file)
         var planner = Planner(profile: profile, options: options)
-        return try planner.plan()
+        return try bind(planner.compile(), options: options)
+    }
+
+    /// Joins a compiled launch (fresh or from the cache) with one invocation: the command,
+    /// the environment values and the timeout.
+    public static func bind(_ compiled: CompiledLaunch, options: LaunchOptions) throws -> LaunchPlan {
+        let profile = compiled.profile
+        let executable = try CommandBinding.resolve(options: options, tools: profile.tools, role: profile.role,
+                                                    file: profile.file)
+        var env: [String] = []
+        for name in profile.env {
+            if let v = options.environment[name] { env.append("\(name)=\(v)") }
+        }
+        env.append("WARDEN_ROLE=\(profile.role)")
+        env.append("WARDEN_RUN=\(options.runID)")
+        let kept = Set(profile.env)
+        let dropped = options.environment.keys.filter { !kept.contains($0) }.sorted()
+        let wall = [options.timeout, profile.limits.wall].compactMap { $0 }.min()
+        return LaunchPlan(compiled: compiled, options: options, executable: executable,
+                          argv: options.command, environment: env, droppedEnvironment: dropped,
+                          wallTimeout: wall)
     }
 }
 
@@ -112,36 +162,7 @@ private struct Planner {
         return available
     }
 
-    func resolveCommand() throws -> String {
-        guard let name = options.command.first, !name.isEmpty else {
-            throw SandboxError.command("no command given: warden run --profile NAME -- CMD [ARGS...]")
-        }
-        var path: String?
-        if name.contains("/") {
-            path = name.hasPrefix("/") ? name : options.cwd + "/" + name
-        } else {
-            let search = options.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-            path = search.split(separator: ":").map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
-        }
-        guard let found = path, FilePaths.exists(found) else {
-            throw SandboxError.command("\(name): command not found")
-        }
-        // The kernel refuses it anyway; saying so here names the line to change.
-        let real = FilePaths.realPath(found) ?? found
-        let identity = fileIdentity(found)
-        let allowed = profile.tools.contains { t in
-            if t.value.hasSuffix("/") { return FilePaths.isInside(real, FilePaths.realPath(t.value) ?? t.value) }
-            return identity != nil && fileIdentity(t.value).map { $0 == identity! } ?? false
-        }
-        guard allowed else {
-            throw SandboxError.command(
-                "\(found) is not in the tools of profile \(profile.role) (\(profile.file)); add it to `tools:` to allow it")
-        }
-        return found
-    }
-
-    mutating func plan() throws -> LaunchPlan {
-        let executable = try resolveCommand()
+    mutating func compile() throws -> CompiledLaunch {
         let uid = getuid()
         let root = uid == 0
 
@@ -201,7 +222,11 @@ private struct Planner {
         // Paths
         var rules: [PathRule] = []
         if let r = rights {
-            rules = pathRules(rights: r, executable: executable)
+            rules = pathRules(rights: r).map { rule in
+                var rule = rule
+                if !FilePaths.isDirectory(rule.path) { rule.access &= r.fileOnly }
+                return rule
+            }
         }
         var scratch: [String] = []
         for s in profile.scratch {
@@ -261,30 +286,16 @@ private struct Planner {
             require("seccomp", available: false, reason: "cannot build the seccomp filter: \(error)", detail: "")
         }
 
-        // Environment
-        var env: [String] = []
-        for name in profile.env {
-            if let v = options.environment[name] { env.append("\(name)=\(v)") }
-        }
-        env.append("WARDEN_ROLE=\(profile.role)")
-        env.append("WARDEN_RUN=\(options.runID)")
-        let kept = Set(profile.env)
-        let dropped = options.environment.keys.filter { !kept.contains($0) }.sorted()
-
-        let wall = [options.timeout, limits.wall].compactMap { $0 }.min()
-        return LaunchPlan(
-            profile: profile, options: options, executable: executable,
-            argv: [options.command[0]] + options.command.dropFirst(), environment: env,
-            droppedEnvironment: dropped, landlockABI: abi, pathRules: rules, scratch: scratch,
+        return CompiledLaunch(
+            profile: profile, landlockABI: abi, pathRules: rules, scratch: scratch,
             scratchSize: scratchSize, netPorts: netPorts, scoped: scoped, cloneFlags: flags,
             namespaces: useNamespaces ? nsNames : [], mapUser: useNamespaces && !root,
             useInit: useNamespaces, mounts: mounts, seccomp: program,
             rlimits: rlimits.map { (name: $0.0, resource: $0.1, value: $0.2) },
-            useCgroup: cgroupPossible, protections: protections, notes: notes, wallTimeout: wall,
-            rights: rights)
+            useCgroup: cgroupPossible, protections: protections, notes: notes, rights: rights)
     }
 
-    mutating func pathRules(rights r: LandlockRights, executable: String) -> [PathRule] {
+    mutating func pathRules(rights r: LandlockRights) -> [PathRule] {
         var rules: [PathRule] = []
         for tree in SystemPaths.readTrees { rules.append(PathRule(path: tree, access: r.read, why: "system")) }
         for etc in SystemPaths.etcEntries() { rules.append(PathRule(path: etc, access: r.read, why: "system /etc")) }

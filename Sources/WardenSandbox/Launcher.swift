@@ -52,15 +52,28 @@ public enum Launcher {
         }
         defer { cgroup?.remove() }
 
-        let sync = try makePipe(), report = try makePipe(), status = try makePipe()
-        let pid: pid_t = try withSpec(plan, landlockFD: ruleset?.fd ?? -1,
+        // v1: the child moves itself in through these (see spawn.c); v2: the runner moves it.
+        var tasks: [Int32] = [-1, -1]
+        defer { tasks.filter { $0 >= 0 }.forEach { close($0) } }
+        if let group = cgroup, group.version == .v1 {
+            for (i, dir) in group.directories.prefix(2).enumerated() {
+                tasks[i] = open(dir + "/tasks", O_WRONLY | O_CLOEXEC)
+                if tasks[i] < 0 { throw SandboxError.setup(stage: "open \(dir)/tasks", errno: errno) }
+            }
+        }
+        let needSync = cgroup != nil && cgroup?.version != .v1
+        let sync = needSync ? try makePipe() : (read: Int32(-1), write: Int32(-1))
+        let report = try makePipe(), status = try makePipe()
+        let pid: pid_t = try withSpec(plan, landlockFD: ruleset?.fd ?? -1, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write),
                                       parentEnds: [sync.write, report.read, status.read]) { spec in
             warden_spawn(&spec)
         }
-        close(sync.read); close(report.write); close(status.write)
+        if needSync { close(sync.read) }
+        close(report.write); close(status.write)
         guard pid > 0 else {
-            close(sync.write); close(report.read); close(status.read)
+            if needSync { close(sync.write) }
+            close(report.read); close(status.read)
             if -pid == EPERM || -pid == EINVAL || -pid == ENOSPC, plan.mapUser {
                 throw SandboxError.unavailable(feature: "namespaces",
                                                reason: "cannot create user namespaces here (clone: \(errnoName(-pid)))")
@@ -70,14 +83,18 @@ public enum Launcher {
         warden_forward_signals(pid)
         defer { warden_forward_signals(0) }
 
-        if let group = cgroup, !group.add(pid: pid) {
-            kill(pid, SIGKILL)
-            _ = reap(pid)
-            throw SandboxError.setup(stage: "join cgroup \(group.directories.joined(separator: ", "))", errno: errno)
+        if needSync {
+            if let group = cgroup, !group.add(pid: pid) {
+                let err = errno
+                kill(pid, SIGKILL)
+                _ = reap(pid)
+                close(sync.write); close(report.read); close(status.read)
+                throw SandboxError.setup(stage: "join cgroup \(group.directories.joined(separator: ", "))", errno: err)
+            }
+            var go: UInt8 = 1
+            _ = write(sync.write, &go, 1)
+            close(sync.write)
         }
-        var go: UInt8 = 1
-        _ = write(sync.write, &go, 1)
-        close(sync.write)
 
         // EOF without a report means the agent's execve succeeded.
         var failure = warden_report()
@@ -139,7 +156,7 @@ public enum Launcher {
     }
 
     /// Lays the plan out as C memory that stays valid for the duration of `body`.
-    private static func withSpec<R>(_ plan: LaunchPlan, landlockFD: Int32,
+    private static func withSpec<R>(_ plan: LaunchPlan, landlockFD: Int32, cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32), parentEnds: [Int32],
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
@@ -188,6 +205,7 @@ public enum Launcher {
                                 spec.n_rlimits = Int32(limitBuf.count)
                                 spec.drop_caps = (getuid() == 0 || plan.mapUser) ? 1 : 0
                                 spec.use_init = plan.useInit ? 1 : 0
+                                spec.cgroup_tasks = (cgroupTasks[0], cgroupTasks[1])
                                 spec.sync_fd = fds.sync
                                 spec.report_fd = fds.report
                                 spec.status_fd = fds.status

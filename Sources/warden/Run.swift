@@ -62,18 +62,21 @@ struct Run: ParsableCommand {
             complain("workspace \(root) is not a directory")
             throw ExitCode(WardenExit.usage)
         }
+        let environment = processEnvironment()
+        let cwd = currentDirectory()
+        let cache = explain ? nil : PlanCache.standard(environment: environment)
+        let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
+                                allowDegraded: Set(allowDegraded))
         let loader = try makeLoader(workspace: root)
         let resolved = try loadProfile(loader, profile)
-        let runID = makeRunID()
         let options = LaunchOptions(
             workspace: root, command: argv, timeout: timeout.flatMap(parseDuration),
-            allowDegraded: Set(allowDegraded), cwd: currentDirectory(), environment: processEnvironment(),
-            runID: runID)
+            allowDegraded: Set(allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
         let plan: LaunchPlan
         do {
             plan = try LaunchPlan.make(profile: resolved, options: options)
         } catch let error as SandboxError {
-            throw fail(error)
+            throw ExitCode(report(error))
         }
         if explain {
             print(plan.explain(showBPF: bpf))
@@ -83,50 +86,60 @@ struct Run: ParsableCommand {
             }
             return
         }
-        for p in plan.degraded {
-            if case let .degraded(reason) = p.state {
-                complain("running without \(p.feature) (--allow-degraded): \(reason)")
-            }
-        }
-        let outcome: RunOutcome
-        do {
-            outcome = try Launcher.run(plan)
-        } catch let error as SandboxError {
-            throw fail(error)
-        }
-        switch outcome.ending {
-        case let .timedOut(seconds):
-            complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
-        case .signaled(9) where outcome.outOfMemory:
-            complain("killed: the process tree exceeded its memory limit (\(resolved.limits.memory ?? 0) bytes)")
-        default: break
-        }
-        if json {
-            let ending: String
-            switch outcome.ending {
-            case let .exited(c): ending = "\"exit\":\(c)"
-            case let .signaled(s): ending = "\"signal\":\(s)"
-            case let .timedOut(t): ending = "\"timeout\":\(t)"
-            }
-            fputs("{\"run\":\"\(runID)\",\"profile\":\"\(resolved.role)\",\(ending),\"status\":\(outcome.exitCode)}\n", stderr)
-        }
-        throw ExitCode(outcome.exitCode)
-    }
-
-    private func fail(_ error: SandboxError) -> ExitCode {
-        complain(error.description)
-        switch error {
-        case .unavailable: return ExitCode(WardenExit.refused)
-        case let .child(stage, err) where stage == "execve":
-            return ExitCode(err == ENOENT ? WardenExit.notFound : WardenExit.notPermitted)
-        case .child: return ExitCode(WardenExit.setup)
-        case .setup: return ExitCode(WardenExit.internalError)
-        case let .command(message):
-            return ExitCode(message.hasSuffix("command not found") ? WardenExit.notFound : WardenExit.notPermitted)
-        }
+        cache?.store(plan.compiled, key: key, workspace: root, cwd: cwd, searchPath: environment["PATH"] ?? "")
+        throw ExitCode(execute(plan, json: json))
     }
 }
 
+/// Runs a bound plan and turns its ending into warden's exit status: shared by the parsed
+/// command and the cached fast path, so both behave the same.
+func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false) -> Int32 {
+    for p in plan.degraded {
+        if case let .degraded(reason) = p.state {
+            complain("running without \(p.feature) (--allow-degraded): \(reason)")
+        }
+    }
+    let outcome: RunOutcome
+    do {
+        outcome = try Launcher.run(plan)
+    } catch let error as SandboxError {
+        return report(error)
+    } catch {
+        complain("\(error)")
+        return WardenExit.internalError
+    }
+    switch outcome.ending {
+    case let .timedOut(seconds):
+        complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
+    case .signaled(9) where outcome.outOfMemory:
+        complain("killed: the process tree exceeded its memory limit (\(plan.profile.limits.memory ?? 0) bytes)")
+    default: break
+    }
+    if json {
+        let ending: String
+        switch outcome.ending {
+        case let .exited(c): ending = "\"exit\":\(c)"
+        case let .signaled(s): ending = "\"signal\":\(s)"
+        case let .timedOut(t): ending = "\"timeout\":\(t)"
+        }
+        fputs("{\"run\":\"\(plan.options.runID)\",\"profile\":\"\(plan.profile.role)\",\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(outcome.exitCode)}\n", stderr)
+    }
+    return outcome.exitCode
+}
+
+/// Prints a sandbox error and picks the exit status that tells scripts what kind it was.
+func report(_ error: SandboxError) -> Int32 {
+    complain(error.description)
+    switch error {
+    case .unavailable: return WardenExit.refused
+    case let .child(stage, err) where stage == "execve":
+        return err == ENOENT ? WardenExit.notFound : WardenExit.notPermitted
+    case .child: return WardenExit.setup
+    case .setup: return WardenExit.internalError
+    case let .command(message):
+        return message.hasSuffix("command not found") ? WardenExit.notFound : WardenExit.notPermitted
+    }
+}
 func makeRunID() -> String {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)

@@ -16,7 +16,7 @@ enum WardenExit {
     static let notFound: Int32 = 127
 }
 
-@main
+
 struct Warden: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warden",

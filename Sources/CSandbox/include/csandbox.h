@@ -92,7 +92,7 @@ enum warden_stage {
     WARDEN_STAGE_CAPBSET_DROP, WARDEN_STAGE_SECUREBITS, WARDEN_STAGE_CAPSET,
     WARDEN_STAGE_CHDIR, WARDEN_STAGE_CLOSE_RANGE, WARDEN_STAGE_NO_NEW_PRIVS,
     WARDEN_STAGE_LANDLOCK_RESTRICT_SELF, WARDEN_STAGE_SECCOMP, WARDEN_STAGE_EXECVE,
-    WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE,
+    WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE, WARDEN_STAGE_CGROUP_JOIN,
 };
 const char *warden_stage_name(int stage);
 
@@ -122,7 +122,9 @@ struct warden_spec {
     int n_rlimits;
     int drop_caps;
     int use_init;              // a minimal init as PID 1 forwards signals and reaps
-    int sync_fd;               // read end: the child waits for one byte before going on
+    int cgroup_tasks[2];       // v1 `tasks` files opened by the runner (-1: none): the child
+                               // writes "0" to each, moving itself in before anything else
+    int sync_fd;               // read end: the child waits for one byte before going on (-1: no wait)
     int report_fd;             // write end, O_CLOEXEC: {stage, errno}; EOF means exec happened
     int status_fd;             // write end: init writes the agent's wait status (int32)
     int parent_ends[3];        // the runner's ends of those pipes, closed first in the child (-1: none)

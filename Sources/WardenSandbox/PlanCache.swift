@@ -1,0 +1,247 @@
+import CSandbox
+import Glibc
+import WardenPolicy
+
+/// Compiled launches kept between runs, so that a repeated `warden run` skips YAML parsing,
+/// PATH lookup, ELF reading and the seccomp compiler: together they cost several times what
+/// the sandbox itself costs to set up.
+///
+/// An entry is used only when everything it was compiled from is unchanged: the warden binary,
+/// the arguments and environment that shape the plan (the key), and a stamp of every file and
+/// directory the plan depends on (profile and policy files by content, PATH directories, tools,
+/// zones and /etc by stat). Anything else is a miss, and a miss is only slower. The cache lives
+/// where only the invoking user can write (checked on every use); an agent can neither read
+/// nor write it, since a sandbox never reaches the user's home or another uid's directory.
+public struct PlanCache: Sendable {
+    public let directory: String
+
+    static let magic: [UInt8] = Array("warden-plan-v1\n".utf8)
+
+    /// `WARDEN_CACHE=off` disables the cache; `WARDEN_CACHE=DIR` puts it in DIR. Otherwise
+    /// $XDG_CACHE_HOME/warden, ~/.cache/warden, or /var/tmp/warden-cache-UID when there is no
+    /// usable home. Nil when no directory passes the ownership check.
+    public static func standard(environment: [String: String]) -> PlanCache? {
+        let euid = geteuid()
+        if let setting = environment["WARDEN_CACHE"] {
+            if setting == "off" || setting.isEmpty { return nil }
+            return trusted(setting, create: true, owner: euid)
+        }
+        if let xdg = environment["XDG_CACHE_HOME"], xdg.hasPrefix("/"),
+           let c = trusted(xdg + "/warden", create: FilePaths.isDirectory(xdg), owner: euid) {
+            return c
+        }
+        if let home = environment["HOME"], home.hasPrefix("/"), ownedDirectory(home, by: euid) {
+            let parent = home + "/.cache"
+            if !FilePaths.exists(parent) { mkdir(parent, 0o700) }
+            if let c = trusted(parent + "/warden", create: ownedDirectory(parent, by: euid), owner: euid) { return c }
+        }
+        return trusted("/var/tmp/warden-cache-\(euid)", create: true, owner: euid)
+    }
+
+    private static func ownedDirectory(_ path: String, by uid: uid_t) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR && st.st_uid == uid
+    }
+
+    /// The directory must be ours and closed to everyone else: whoever can write an entry
+    /// decides what the next launch enforces.
+    private static func trusted(_ path: String, create: Bool, owner: uid_t) -> PlanCache? {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            guard create, errno == ENOENT, mkdir(path, 0o700) == 0 || errno == EEXIST else { return nil }
+            guard lstat(path, &st) == 0 else { return nil }
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == owner, st.st_mode & 0o077 == 0 else { return nil }
+        return PlanCache(directory: path)
+    }
+
+    /// What, besides the stamped files, decides the plan. Two invocations with the same key
+    /// and unchanged stamps compile to the same launch.
+    public static func key(profile: String, workspace: String, cwd: String, environment: [String: String],
+                           allowDegraded: Set<String>) -> String {
+        var parts = ["exe=\(binaryIdentity())", "profile=\(profile)", "workspace=\(workspace)",
+                     "uid=\(getuid()):\(geteuid()):\(getgid())", "landlock=\(warden_landlock_abi())",
+                     "PATH=\(environment["PATH"] ?? "")",
+                     "pretend=\(environment["WARDEN_PRETEND_MISSING"] ?? "")",
+                     "degraded=\(allowDegraded.sorted().joined(separator: ","))"]
+        // A profile given as a path is found relative to the working directory.
+        if profile.contains("/") || profile.hasSuffix(".yaml") || profile.hasSuffix(".yml") { parts.append("cwd=\(cwd)") }
+        return parts.joined(separator: "\n")
+    }
+
+    private static func binaryIdentity() -> String {
+        var st = stat()
+        guard stat("/proc/self/exe", &st) == 0 else { return "unknown" }
+        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+
+    private func entryPath(_ key: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return directory + "/" + String(repeating: "0", count: 16 - hex.count) + hex + ".plan"
+    }
+
+    /// The cached launch for `key`, or nil when there is none or anything it depends on changed.
+    public func load(key: String) -> CompiledLaunch? {
+        let fd = open(entryPath(key), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(),
+              st.st_mode & 0o022 == 0, st.st_size > 0, st.st_size < 16 << 20 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            done += n
+        }
+        guard bytes.starts(with: Self.magic) else { return nil }
+        var r = PlanReader(bytes, from: Self.magic.count)
+        do {
+            guard try r.str() == key else { return nil }
+            let stamps = try r.array { try Stamp.decode(&$0) }
+            for s in stamps where s.retake() != s { return nil }
+            let compiled = try CompiledLaunch.decode(from: &r)
+            return r.atEnd ? compiled : nil
+        } catch {
+            return nil
+        }
+    }
+
+    /// Saves `compiled` under `key`. Best effort: a cache that cannot be written only means
+    /// the next launch compiles again.
+    public func store(_ compiled: CompiledLaunch, key: String, workspace: String, cwd: String,
+                      searchPath: String) {
+        guard let stamps = Self.stamps(for: compiled, workspace: workspace, cwd: cwd, searchPath: searchPath)
+        else { return }
+        var w = PlanWriter()
+        w.bytes = Self.magic
+        w.str(key)
+        w.array(stamps) { $1.encode(&$0) }
+        compiled.encode(into: &w)
+        let final = entryPath(key)
+        let temp = final + ".\(getpid()).tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let ok = w.bytes.withUnsafeBytes { buf -> Bool in
+            var done = 0
+            while done < buf.count {
+                let n = write(fd, buf.baseAddress! + done, buf.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                done += n
+            }
+            return true
+        }
+        close(fd)
+        // Rename makes the entry appear whole or not at all to a concurrent launch.
+        if !ok || rename(temp, final) != 0 { unlink(temp) }
+        prune()
+    }
+
+    static let maxEntries = 256
+
+    /// Every workspace and profile gets its own entry; keep the most recently written ones.
+    /// Only a miss pays for this.
+    func prune() {
+        let names = SystemPaths.directoryEntries(directory).filter { $0.hasSuffix(".plan") }
+        guard names.count > Self.maxEntries else { return }
+        var dated: [(name: String, mtime: Int)] = names.map { name in
+            var st = stat()
+            return (name, lstat(directory + "/" + name, &st) == 0 ? st.st_mtim.tv_sec : 0)
+        }
+        dated.sort { $0.mtime < $1.mtime }
+        for entry in dated.prefix(names.count - Self.maxEntries * 3 / 4) { unlink(directory + "/" + entry.name) }
+    }
+
+    /// Every file and directory the compiled plan was derived from. Nil when one cannot be
+    /// stamped reliably (a profile file that is gone already): such a plan is not cached.
+    static func stamps(for c: CompiledLaunch, workspace: String, cwd: String, searchPath: String) -> [Stamp]? {
+        func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : cwd + "/" + p }
+        var out: [Stamp] = []
+        for file in [c.profile.file] + c.profile.chain where !file.hasPrefix("builtin:") {
+            let s = Stamp.take(absolute(file), hashContent: true)
+            guard s.present else { return nil }
+            out.append(s)
+        }
+        // A new workspace override or syscall-set file changes what a name means.
+        out.append(Stamp.take(workspace + "/profiles", hashContent: false))
+        out.append(Stamp.take(workspace + "/policies", hashContent: false))
+        for name in SystemPaths.directoryEntries(workspace + "/policies") where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            out.append(Stamp.take(workspace + "/policies/" + name, hashContent: true))
+        }
+        // Name resolution and the /etc entry list follow these directories' contents...
+        var paths = searchPath.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+        paths += ["/etc", "/etc/ssl"]
+        paths += c.profile.tools.map(\.value)
+        var seen: Set<String> = []
+        for p in paths where seen.insert(p).inserted { out.append(Stamp.take(p, hashContent: false)) }
+        // ...while zones, scratch and read paths matter only by existence and type: their
+        // contents change on every run (a zone being written, /tmp being /tmp).
+        var places = c.profile.scratch.map(\.value)
+        places += c.profile.write.map { $0.path.isEmpty ? workspace : workspace + "/" + $0.path }
+        places += c.profile.read.map { $0.value == "workspace" ? workspace : $0.value.hasPrefix("/") ? $0.value : workspace + "/" + $0.value }
+        for p in places where seen.insert(p).inserted { out.append(Stamp.kind(p)) }
+        return out
+    }
+}
+
+private func statPath(_ path: String, _ st: inout stat) -> Int32 { stat(path, &st) }
+
+/// What a path looked like when a plan was compiled. Content is hashed for policy files,
+/// whose edits can land within one timestamp tick of the previous version.
+struct Stamp: Equatable {
+    var path: String
+    var present: Bool
+    var fields: [Int64]
+    var contentHash: UInt64?
+    var kindOnly = false
+
+    static func take(_ path: String, hashContent: Bool) -> Stamp {
+        var st = stat()
+        guard statPath(path, &st) == 0 else { return Stamp(path: path, present: false, fields: [], contentHash: hashContent ? 0 : nil) }
+        let fields: [Int64] = [Int64(st.st_dev), Int64(st.st_ino), Int64(st.st_mode), Int64(st.st_size),
+                               Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec),
+                               Int64(st.st_ctim.tv_sec), Int64(st.st_ctim.tv_nsec)]
+        return Stamp(path: path, present: true, fields: fields, contentHash: hashContent ? hash(path) : nil)
+    }
+
+    private static func hash(_ path: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            for i in 0..<n { h = (h ^ UInt64(buf[i])) &* 0x100_0000_01b3 }
+        }
+        return h
+    }
+
+    /// Existence and file type only.
+    static func kind(_ path: String) -> Stamp {
+        var st = stat()
+        let type = statPath(path, &st) == 0 ? Int64(st.st_mode & S_IFMT) : -1
+        return Stamp(path: path, present: type >= 0, fields: [type], contentHash: nil, kindOnly: true)
+    }
+
+    func retake() -> Stamp { kindOnly ? Stamp.kind(path) : Stamp.take(path, hashContent: contentHash != nil) }
+
+    func encode(_ w: inout PlanWriter) {
+        w.str(path); w.bool(present)
+        w.array(fields) { $0.int(Int($1)) }
+        w.optional(contentHash) { $0.u64($1) }
+        w.bool(kindOnly)
+    }
+
+    static func decode(_ r: inout PlanReader) throws -> Stamp {
+        Stamp(path: try r.str(), present: try r.bool(), fields: try r.array { Int64(try $0.int()) },
+              contentHash: try r.optional { try $0.u64() }, kindOnly: try r.bool())
+    }
+}
