@@ -83,6 +83,19 @@ int warden_landlock_add_path(int ruleset, const char *path, uint64_t access) {
     return rc < 0 ? -err : 0;
 }
 
+int warden_landlock_add_paths(int ruleset, const char *const *paths, const uint64_t *access, int n,
+                              uint64_t file_mask, int *failed) {
+    for (int i = 0; i < n; i++) {
+        int rc = warden_landlock_add_path(ruleset, paths[i], access[i]);
+        // A file where the plan saw a directory: only file rights apply to it now.
+        if (rc == -EINVAL && (access[i] & ~file_mask)) rc = warden_landlock_add_path(ruleset, paths[i], access[i] & file_mask);
+        // A path of the base read set that this machine lacks is not an error.
+        if (rc == -ENOENT) continue;
+        if (rc < 0) { *failed = i; return rc; }
+    }
+    return 0;
+}
+
 int warden_landlock_add_port(int ruleset, uint64_t port, uint64_t access) {
     struct ll_net_port_attr attr = {access, port};
     long rc = syscall(__NR_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &attr, 0);

@@ -92,20 +92,20 @@ struct LandlockRuleset {
             throw SandboxError.setup(stage: "landlock_create_ruleset", errno: -fd)
         }
         self.fd = fd
-        for rule in rules {
-            // The plan masked file rules to file rights when it was compiled; a path that has
-            // become a file since then is masked here (the kernel says EINVAL otherwise).
-            let access = rule.access & rights.handledFS
-            var rc = warden_landlock_add_path(fd, rule.path, access)
-            if rc == -EINVAL && access & ~rights.fileOnly != 0 {
-                rc = warden_landlock_add_path(fd, rule.path, access & rights.fileOnly)
+        // One C call for all rules: per-rule Swift-to-C crossings cost as much as the syscalls.
+        var owned: [UnsafeMutablePointer<CChar>?] = rules.map { strdup($0.path) }
+        defer { owned.forEach { free($0) } }
+        let access = rules.map { $0.access & rights.handledFS }
+        var failed: Int32 = -1
+        let rc = owned.withUnsafeBufferPointer { paths in
+            paths.withMemoryRebound(to: UnsafePointer<CChar>?.self) { p in
+                warden_landlock_add_paths(fd, p.baseAddress, access, Int32(rules.count), rights.fileOnly, &failed)
             }
-            // A path of the base read set that this machine lacks is not an error.
-            if rc == -ENOENT { continue }
-            if rc < 0 {
-                close(fd)
-                throw SandboxError.setup(stage: "landlock_add_rule \(rule.path)", errno: -rc)
-            }
+        }
+        if rc < 0 {
+            close(fd)
+            let path = failed >= 0 && Int(failed) < rules.count ? rules[Int(failed)].path : "?"
+            throw SandboxError.setup(stage: "landlock_add_rule \(path)", errno: -rc)
         }
         if net != 0, let ports = netPorts {
             for port in ports {

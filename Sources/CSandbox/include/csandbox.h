@@ -40,6 +40,10 @@ int warden_landlock_abi(void);
 int warden_landlock_create_ruleset(uint64_t fs, uint64_t net, uint64_t scoped);
 /// Adds a path-beneath rule for `path` (opened O_PATH here). Returns 0 or -errno.
 int warden_landlock_add_path(int ruleset, const char *path, uint64_t access);
+/// Adds rules for `n` paths in one call (missing paths are skipped). Returns 0, or -errno with
+/// the failing index in *failed.
+int warden_landlock_add_paths(int ruleset, const char *const *paths, const uint64_t *access, int n,
+                              uint64_t file_mask, int *failed);
 /// Adds a TCP port rule. Returns 0 or -errno.
 int warden_landlock_add_port(int ruleset, uint64_t port, uint64_t access);
 
