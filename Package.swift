@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependencies flow one way: policy model → enforcement → CLI.
+// Dependencies flow one way: policy model → enforcement → audit/gate → CLI.
 let package = Package(
     name: "Warden",
     platforms: [.macOS(.v13)],
@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libseccomp through pkg-config; `apt-get install libseccomp-dev` provides it.
@@ -30,18 +31,32 @@ let package = Package(
             name: "WardenSandbox",
             dependencies: ["WardenPolicy", "CSandbox", "CSeccomp"]
         ),
+        // The audit store: SQLite through GRDB (libsqlite3-dev). Knows nothing of policy
+        // types, so the launcher and the CLI can both depend on it without a cycle.
+        .target(
+            name: "WardenAudit",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenPolicy", "WardenSandbox",
+                "WardenPolicy", "WardenSandbox", "WardenAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // A C program the escape tests run inside the sandbox: each subcommand tries one
         // attack and reports the errno the kernel returned.
         .executableTarget(name: "warden-probe"),
+        // Writes audit events from a separate process, so the store tests can run several
+        // writers at once and kill -9 one mid-flood.
+        .executableTarget(name: "warden-audit-stress", dependencies: ["WardenAudit"]),
         .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy"]),
         .testTarget(name: "WardenSandboxTests", dependencies: ["WardenSandbox", "WardenPolicy"]),
+        // GRDB directly too: a few tests tamper with the file the way another tool could.
+        .testTarget(
+            name: "WardenAuditTests",
+            dependencies: ["WardenAudit", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -70,6 +70,8 @@ static const char *const stage_names[] = {
     [WARDEN_STAGE_PDEATHSIG] = "PR_SET_PDEATHSIG",
     [WARDEN_STAGE_DUMPABLE] = "PR_SET_DUMPABLE",
     [WARDEN_STAGE_CGROUP_JOIN] = "join the run's cgroup",
+    [WARDEN_STAGE_NOTIFY_SEND] = "send the seccomp listener to the supervisor",
+    [WARDEN_STAGE_MOUNT_READONLY] = "make host mounts read-only (mount_setattr)",
 };
 
 const char *warden_stage_name(int stage) {
@@ -128,17 +130,29 @@ static unsigned long locked_flags(const char *path) {
     return flags;
 }
 
-static void bind_noexec(const struct warden_spec *spec, const char *source, const char *target) {
+// `flags`: the target's mount flags as they were before this namespace made everything
+// read-only, so that a workspace the host mounts read-write is writable again here.
+static void bind_noexec(const struct warden_spec *spec, const char *source, const char *target, unsigned long flags) {
     const unsigned long nox = MS_NOSUID | MS_NODEV | MS_NOEXEC;
     if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_BIND);
-    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | nox | locked_flags(target), NULL) < 0)
+    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | nox | flags, NULL) < 0)
         fail(spec, WARDEN_STAGE_REMOUNT_NOEXEC);
 }
 
 static void apply_mounts(const struct warden_spec *spec) {
     const unsigned long nox = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    unsigned long original[16] = {0};
+    for (int i = 0; i < spec->n_mounts && i < 16; i++) {
+        if (spec->mounts[i].kind == WARDEN_MOUNT_NOEXEC_BIND) original[i] = locked_flags(spec->mounts[i].target);
+    }
     if (spec->clone_flags & CLONE_NEWNS) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_PRIVATE);
+        // Every host mount read-only in this namespace, before the writable places are
+        // mounted: Landlock has no right for chmod, chown or utimes, so without this a root
+        // agent could chmod files it owns anywhere it can name (a setuid bit on a host binary).
+        struct { uint64_t set, clr, propagation, userns; } attr = {0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+        if (syscall(442 /* mount_setattr */, AT_FDCWD, "/", 0x8000 /* AT_RECURSIVE */, &attr, sizeof attr) < 0)
+            fail(spec, WARDEN_STAGE_MOUNT_READONLY);
     }
     for (int i = 0; i < spec->n_mounts; i++) {
         const struct warden_mount *m = &spec->mounts[i];
@@ -147,7 +161,7 @@ static void apply_mounts(const struct warden_spec *spec) {
             if (mount("tmpfs", m->target, "tmpfs", nox, m->data) < 0) fail(spec, WARDEN_STAGE_MOUNT_TMPFS);
             break;
         case WARDEN_MOUNT_NOEXEC_BIND:
-            bind_noexec(spec, m->target, m->target);
+            bind_noexec(spec, m->target, m->target, i < 16 ? original[i] : locked_flags(m->target));
             break;
         case WARDEN_MOUNT_PROC:
             if (mount("proc", m->target, "proc", nox, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_PROC);
@@ -211,8 +225,15 @@ static void become_agent(const struct warden_spec *spec) {
     // seccomp last: once loaded, it would deny the calls that set up the layers above.
     if (spec->bpf_len) {
         struct sock_fprog prog = {spec->bpf_len, (struct sock_filter *)spec->bpf};
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, spec->seccomp_flags, &prog) < 0)
-            fail(spec, WARDEN_STAGE_SECCOMP);
+        long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, spec->seccomp_flags, &prog);
+        if (listener < 0) fail(spec, WARDEN_STAGE_SECCOMP);
+        // The listener goes to the runner's supervisor; the agent must not keep it, or it
+        // could answer its own notifications.
+        if (spec->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+            if (warden_send_fd(spec->notify_sock, (int)listener) < 0) fail(spec, WARDEN_STAGE_NOTIFY_SEND);
+            close((int)listener);
+            close(spec->notify_sock);
+        }
     }
     execve(spec->path, spec->argv, spec->envp);
     fail(spec, WARDEN_STAGE_EXECVE);
@@ -238,6 +259,8 @@ static void run_init(const struct warden_spec *spec) {
         become_agent(&child);
     }
     init_agent_pid = agent;
+    // Only the agent sends on it: if the agent dies first, the runner must see EOF.
+    if (spec->notify_sock >= 0) close(spec->notify_sock);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = init_forward;
@@ -257,7 +280,7 @@ static void run_init(const struct warden_spec *spec) {
 }
 
 static void child_main(const struct warden_spec *spec) {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (spec->parent_ends[i] >= 0) close(spec->parent_ends[i]);
     }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_PDEATHSIG);

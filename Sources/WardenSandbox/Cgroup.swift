@@ -89,6 +89,16 @@ public final class RunCgroup: @unchecked Sendable {
         for dir in directories { rmdir(dir) }
     }
 
+    /// How often a fork was refused because the group was at pids.max.
+    public var forkRefusals: Int {
+        for dir in directories {
+            for line in (readFile(dir + "/pids.events") ?? "").split(separator: "\n") where line.hasPrefix("max ") {
+                return Int(line.dropFirst(4)) ?? 0
+            }
+        }
+        return 0
+    }
+
     /// Whether the group's OOM killer fired during the run.
     public var oomKilled: Bool {
         for dir in directories {

@@ -275,7 +275,12 @@ private struct Planner {
         // seccomp
         var program: SeccompProgram?
         do {
-            let built = try SeccompPlan.build(profile: profile, networkOff: profile.network == .off).0
+            // The supervisor records denials; without it they are still enforced, silently.
+            let supervised = require("supervisor", available: warden_notify_supported() != 0,
+                    reason: "this kernel lacks seccomp user notification (needs Linux 5.5): denials would not be recorded",
+                    detail: "exec, write, network and denied-set calls reach the supervisor and the audit")
+            let built = try SeccompPlan.build(profile: profile, networkOff: profile.network == .off,
+                                              supervised: supervised).0
             // Whatever is reported as degraded must really be off: --explain and the audit
             // say what the agent ran under.
             if require("seccomp", available: true, reason: "",

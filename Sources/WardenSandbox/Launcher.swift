@@ -13,6 +13,11 @@ public struct RunOutcome: Sendable {
     public var ending: Ending
     /// The agent hit the memory limit (the cgroup's OOM killer fired).
     public var outOfMemory: Bool
+    /// Calls the supervisor saw, and refused.
+    public var intercepted = 0
+    public var denied = 0
+    /// The cgroup refused a fork this many times (pids.max reached).
+    public var forkRefusals = 0
 
     /// The status warden exits with: the agent's own, 128+N for a signal, 124 for a timeout.
     public var exitCode: Int32 {
@@ -27,7 +32,7 @@ public struct RunOutcome: Sendable {
 public enum Launcher {
     /// Runs the plan to completion. Refuses (throws `.unavailable`) if the plan lacks a
     /// protection the user did not opt out of.
-    public static func run(_ plan: LaunchPlan) throws -> RunOutcome {
+    public static func run(_ plan: LaunchPlan, onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
         }
@@ -64,15 +69,22 @@ public enum Launcher {
         let needSync = cgroup != nil && cgroup?.version != .v1
         let sync = needSync ? try makePipe() : (read: Int32(-1), write: Int32(-1))
         let report = try makePipe(), status = try makePipe()
+        let supervised = plan.seccomp?.notifies ?? false
+        var pair: [Int32] = [-1, -1]
+        if supervised, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
+            throw SandboxError.setup(stage: "socketpair", errno: errno)
+        }
         let pid: pid_t = try withSpec(plan, landlockFD: ruleset?.fd ?? -1, cgroupTasks: tasks,
-                                      fds: (sync: sync.read, report: report.write, status: status.write),
-                                      parentEnds: [sync.write, report.read, status.read]) { spec in
+                                      fds: (sync: sync.read, report: report.write, status: status.write, notify: pair[1]),
+                                      parentEnds: [sync.write, report.read, status.read, pair[0]]) { spec in
             warden_spawn(&spec)
         }
         if needSync { close(sync.read) }
         close(report.write); close(status.write)
+        if supervised { close(pair[1]) }
         guard pid > 0 else {
             if needSync { close(sync.write) }
+            if supervised { close(pair[0]) }
             close(report.read); close(status.read)
             if -pid == EPERM || -pid == EINVAL || -pid == ENOSPC, plan.mapUser {
                 throw SandboxError.unavailable(feature: "namespaces",
@@ -95,6 +107,19 @@ public enum Launcher {
             _ = write(sync.write, &go, 1)
             close(sync.write)
         }
+
+        // The agent sends its listener just before execve, which is itself intercepted: the
+        // supervisor has to be running before the report pipe can say anything.
+        var supervisor: Supervisor?
+        if supervised {
+            let listener = warden_recv_fd(pair[0])
+            close(pair[0])
+            if listener >= 0 {
+                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan), report: onDenial)
+                supervisor?.start()
+            }
+        }
+        defer { supervisor?.stop() }
 
         // EOF without a report means the agent's execve succeeded.
         var failure = warden_report()
@@ -119,7 +144,11 @@ public enum Launcher {
             if !plan.useInit { kill(-pid, SIGKILL) }
             _ = reap(pid)
             close(status.read)
-            return RunOutcome(ending: .timedOut(plan.wallTimeout ?? 0), outOfMemory: false)
+            supervisor?.stop()
+            let counts = supervisor?.counts ?? (0, 0)
+            supervisor = nil
+            return RunOutcome(ending: .timedOut(plan.wallTimeout ?? 0), outOfMemory: false,
+                              intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0)
         }
         if waited < 0 { throw SandboxError.setup(stage: "wait", errno: -waited) }
         if plan.useInit {
@@ -128,7 +157,11 @@ public enum Launcher {
         }
         close(status.read)
         ending = warden_wifsignaled(raw) != 0 ? .signaled(warden_wtermsig(raw)) : .exited(warden_wexitstatus(raw))
-        return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false)
+        supervisor?.stop()
+        let counts = supervisor?.counts ?? (0, 0)
+        supervisor = nil
+        return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false,
+                          intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0)
     }
 
     private static func reap(_ pid: pid_t) -> Int32 {
@@ -157,7 +190,7 @@ public enum Launcher {
 
     /// Lays the plan out as C memory that stays valid for the duration of `body`.
     private static func withSpec<R>(_ plan: LaunchPlan, landlockFD: Int32, cgroupTasks: [Int32],
-                                    fds: (sync: Int32, report: Int32, status: Int32), parentEnds: [Int32],
+                                    fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
@@ -200,7 +233,8 @@ public enum Launcher {
                                 spec.n_child_rules = Int32(ruleBuf.count)
                                 spec.bpf = bpfBuf.baseAddress
                                 spec.bpf_len = UInt16(bpf.count / 8)
-                                spec.seccomp_flags = 0
+                                // SECCOMP_FILTER_FLAG_NEW_LISTENER: the filter's notifications go to the supervisor.
+                                spec.seccomp_flags = plan.seccomp?.notifies == true ? 8 : 0
                                 spec.rlimits = UnsafePointer(limitBuf.baseAddress)
                                 spec.n_rlimits = Int32(limitBuf.count)
                                 spec.drop_caps = (getuid() == 0 || plan.mapUser) ? 1 : 0
@@ -209,7 +243,8 @@ public enum Launcher {
                                 spec.sync_fd = fds.sync
                                 spec.report_fd = fds.report
                                 spec.status_fd = fds.status
-                                spec.parent_ends = (parentEnds[0], parentEnds[1], parentEnds[2])
+                                spec.parent_ends = (parentEnds[0], parentEnds[1], parentEnds[2], parentEnds[3])
+                                spec.notify_sock = fds.notify
                                 return body(&spec)
                             }
                         }

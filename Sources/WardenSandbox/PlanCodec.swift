@@ -132,6 +132,10 @@ extension CompiledLaunch {
         w.optional(seccomp) { w, s in
             w.u64(UInt64(s.bytes.count)); w.bytes.append(contentsOf: s.bytes)
             w.array(s.rules) { w, r in w.str(r.syscall); w.str(r.action); w.optional(r.condition) { $0.str($1) }; w.str(r.why) }
+            w.array(s.intercepts) { w, i in
+                w.int(Int(i.nr)); w.str(i.name); w.int(i.kind.rawValue); w.int(Int(i.errno)); w.str(i.why)
+                w.optional(i.set) { $0.str($1) }; w.optional(i.location) { $0.location($1) }
+            }
         }
         w.array(rlimits) { w, r in w.str(r.name); w.int(Int(r.resource)); w.u64(r.value) }
         w.bool(useCgroup)
@@ -196,7 +200,13 @@ extension CompiledLaunch {
             let rules = try r.array { r in
                 SyscallRule(syscall: try r.str(), action: try r.str(), condition: try r.optional { try $0.str() }, why: try r.str())
             }
-            return SeccompProgram(bytes: bytes, rules: rules)
+            let intercepts = try r.array { r -> Intercept in
+                let nr = Int32(truncatingIfNeeded: try r.int()), name = try r.str()
+                guard let kind = Intercept.Kind(rawValue: try r.int()) else { throw PlanDecodeError() }
+                return Intercept(nr: nr, name: name, kind: kind, errno: Int32(truncatingIfNeeded: try r.int()),
+                                 why: try r.str(), set: try r.optional { try $0.str() }, location: try r.optional { try $0.location() })
+            }
+            return SeccompProgram(bytes: bytes, rules: rules, intercepts: intercepts)
         }
         let rlimits = try r.array { r in
             (name: try r.str(), resource: Int32(truncatingIfNeeded: try r.int()), value: try r.u64())

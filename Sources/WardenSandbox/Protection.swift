@@ -23,6 +23,6 @@ public struct Protection: Sendable {
     /// The features `--allow-degraded` accepts.
     public static let features = [
         "namespaces", "cgroup", "landlock", "landlock-truncate", "landlock-network",
-        "landlock-scope", "seccomp",
+        "landlock-scope", "seccomp", "supervisor",
     ]
 }

@@ -15,10 +15,37 @@ public struct SyscallRule: Sendable, Hashable {
 public struct SeccompProgram: Sendable {
     public var bytes: [UInt8]
     public var rules: [SyscallRule]
+    /// The calls the program hands to the supervisor, by number; empty without one.
+    public var intercepts: [Intercept] = []
     public var instructionCount: Int { bytes.count / 8 }
+    public var notifies: Bool { !intercepts.isEmpty }
+}
+
+/// A syscall the filter sends to the supervisor (SECCOMP_RET_USER_NOTIF), and what the
+/// supervisor is to do with it.
+public struct Intercept: Sendable, Hashable {
+    public enum Kind: Int, Sendable {
+        /// Always refused with `errno`: the filter only notifies when its denial applies.
+        case deny = 0
+        /// An open whose flags ask for writing: allowed inside the write zones.
+        case open = 1
+        /// unlink, rename, mkdir, chmod and the like: allowed inside the write zones.
+        case pathChange = 2
+        case exec = 3
+        case connect = 4
+    }
+    public var nr: Int32
+    public var name: String
+    public var kind: Kind
+    public var errno: Int32
+    /// The rule, for the audit: "denied by @keyring at profiles/code.yaml:12:5".
+    public var why: String
+    public var set: String?
+    public var location: SourceLocation?
 }
 
 private let actionAllow: UInt32 = 0x7fff_0000
+private let actionNotify: UInt32 = 0x7fc0_0000
 private let actionKillProcess: UInt32 = 0x8000_0000
 private func actionErrno(_ err: Int32) -> UInt32 { 0x0005_0000 | (UInt32(err) & 0xffff) }
 
@@ -35,6 +62,19 @@ struct SeccompBuilder {
     private let ctx: UnsafeMutableRawPointer
     private(set) var rules: [SyscallRule] = []
     private var fullyDenied: Set<String> = []
+    /// With a supervisor, denials are notified instead of failing silently in the kernel; the
+    /// supervisor answers with the same errno and records the attempt.
+    var notify = false
+    private(set) var intercepts: [Int32: Intercept] = [:]
+
+    private mutating func action(_ name: String, _ nr: Int32, _ err: Int32, kind: Intercept.Kind, why: String,
+                                 set: String? = nil, location: SourceLocation? = nil) -> UInt32 {
+        guard notify else { return actionErrno(err) }
+        if intercepts[nr] == nil {
+            intercepts[nr] = Intercept(nr: nr, name: name, kind: kind, errno: err, why: why, set: set, location: location)
+        }
+        return actionNotify
+    }
 
     init() throws {
         guard let ctx = seccomp_init(actionAllow) else {
@@ -57,11 +97,30 @@ struct SeccompBuilder {
         return nr >= 0 ? nr : nil
     }
 
-    mutating func deny(_ name: String, errno err: Int32 = EPERM, why: String) throws {
+    mutating func deny(_ name: String, errno err: Int32 = EPERM, why: String, silent: Bool = false,
+                       set: String? = nil, location: SourceLocation? = nil) throws {
         guard let nr = number(name), !fullyDenied.contains(name) else { return }
-        try check(seccomp_rule_add_array(ctx, actionErrno(err), nr, 0, nil), "seccomp_rule_add \(name)")
+        let act = silent ? actionErrno(err) : action(name, nr, err, kind: .deny, why: why, set: set, location: location)
+        try check(seccomp_rule_add_array(ctx, act, nr, 0, nil), "seccomp_rule_add \(name)")
         fullyDenied.insert(name)
-        rules.append(SyscallRule(syscall: name, action: errnoName(err), condition: nil, why: why))
+        rules.append(SyscallRule(syscall: name, action: act == actionNotify ? "notify, \(errnoName(err))" : errnoName(err),
+                                 condition: nil, why: why))
+    }
+
+    /// Hands `name` to the supervisor when any of `alternatives` holds (each a list of
+    /// comparisons that must all hold; an empty list: always).
+    mutating func intercept(_ name: String, _ kind: Intercept.Kind, when alternatives: [[scmp_arg_cmp]] = [[]],
+                            errno err: Int32 = EACCES, why: String) throws {
+        guard notify, let nr = number(name), !fullyDenied.contains(name), intercepts[nr] == nil else { return }
+        intercepts[nr] = Intercept(nr: nr, name: name, kind: kind, errno: err, why: why, set: nil, location: nil)
+        for var cmps in alternatives {
+            let rc = cmps.withUnsafeMutableBufferPointer { buf in
+                seccomp_rule_add_array(ctx, actionNotify, nr, UInt32(buf.count), buf.baseAddress)
+            }
+            try check(rc, "seccomp_rule_add \(name) (notify)")
+        }
+        if alternatives.contains(where: \.isEmpty) { fullyDenied.insert(name) }
+        rules.append(SyscallRule(syscall: name, action: "notify", condition: nil, why: why))
     }
 
     /// Denies `name` when every comparison holds (libseccomp ANDs the comparisons of one rule).
@@ -70,19 +129,21 @@ struct SeccompBuilder {
         // An unconditional denial already covers it; libseccomp would reject the overlap.
         guard let nr = number(name), !fullyDenied.contains(name) else { return }
         var cmps = conditions
+        let act = action(name, nr, err, kind: .deny, why: why)
         let rc = cmps.withUnsafeMutableBufferPointer { buf in
-            seccomp_rule_add_array(ctx, actionErrno(err), nr, UInt32(buf.count), buf.baseAddress)
+            seccomp_rule_add_array(ctx, act, nr, UInt32(buf.count), buf.baseAddress)
         }
         try check(rc, "seccomp_rule_add \(name) (\(describe))")
-        rules.append(SyscallRule(syscall: name, action: errnoName(err), condition: describe, why: why))
+        rules.append(SyscallRule(syscall: name, action: notify ? "notify, \(errnoName(err))" : errnoName(err), condition: describe, why: why))
     }
 
     /// Denies `name` unless argument `arg` equals `value`.
     mutating func denyUnless(_ name: String, arg: UInt32, equals value: UInt64, describe: String, why: String) throws {
         guard let nr = number(name), !fullyDenied.contains(name) else { return }
         var cmp = scmp_arg_cmp(arg: arg, op: SCMP_CMP_NE, datum_a: value, datum_b: 0)
-        try check(seccomp_rule_add_array(ctx, actionErrno(EPERM), nr, 1, &cmp), "seccomp_rule_add \(name)")
-        rules.append(SyscallRule(syscall: name, action: "EPERM", condition: describe, why: why))
+        let act = action(name, nr, EPERM, kind: .deny, why: why)
+        try check(seccomp_rule_add_array(ctx, act, nr, 1, &cmp), "seccomp_rule_add \(name)")
+        rules.append(SyscallRule(syscall: name, action: notify ? "notify, EPERM" : "EPERM", condition: describe, why: why))
     }
 
     func export() throws -> [UInt8] {
@@ -121,19 +182,24 @@ func masked(_ arg: UInt32, _ mask: UInt64, _ value: UInt64) -> scmp_arg_cmp {
 
 enum SeccompPlan {
     /// The profile's denied sets, then the rules every sandbox gets whatever the profile says.
-    static func build(profile: Profile, networkOff: Bool, withText: Bool = false) throws -> (SeccompProgram, String) {
+    static func build(profile: Profile, networkOff: Bool, supervised: Bool = false,
+                      withText: Bool = false) throws -> (SeccompProgram, String) {
         var b = try SeccompBuilder()
         defer { b.release() }
+        b.notify = supervised
         // clone3 keeps its flags in memory BPF cannot read: ENOSYS makes libc fall back to
         // clone, whose flags the rules below inspect. EPERM would break thread creation.
-        try b.deny("clone3", errno: ENOSYS, why: "clone3 flags are invisible to seccomp; libc falls back to clone")
+        // Silent: libc tries it on every fork, and it is a fallback, not an attempt.
+        try b.deny("clone3", errno: ENOSYS, why: "clone3 flags are invisible to seccomp; libc falls back to clone",
+                   silent: true)
         for io in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
             try b.deny(io, why: "io_uring performs I/O without passing through seccomp")
         }
         for d in profile.deniedSyscalls where d.name != "clone3" {
             let via = d.viaSet.map { "\($0) at \(d.location)" } ?? "\(d.location)"
-            try b.deny(d.name, why: "denied by \(via)")
+            try b.deny(d.name, why: "denied by \(via)", set: d.viaSet, location: d.location)
         }
+        if supervised { try addIntercepts(&b, profile: profile, networkOff: networkOff) }
         for (flag, bit) in namespaceFlags {
             try b.deny("clone", when: [masked(0, bit, bit)], describe: "flags & \(flag)", why: "no new namespaces")
             try b.deny("unshare", when: [masked(0, bit, bit)], describe: "flags & \(flag)", why: "no new namespaces")
@@ -166,6 +232,34 @@ enum SeccompPlan {
         }
         let bytes = try b.export()
         let text = withText ? b.exportText() : ""
-        return (SeccompProgram(bytes: bytes, rules: b.rules), text)
+        let intercepts = b.intercepts.values.sorted { $0.nr < $1.nr }
+        return (SeccompProgram(bytes: bytes, rules: b.rules, intercepts: intercepts), text)
+    }
+
+    /// The operations the supervisor must see to record them. Only the kernel's answer after
+    /// CONTINUE counts for allowed ones: Landlock re-checks every path the supervisor let
+    /// through, on the object the kernel actually resolves.
+    static func addIntercepts(_ b: inout SeccompBuilder, profile: Profile, networkOff: Bool) throws {
+        for name in ["execve", "execveat"] {
+            try b.intercept(name, .exec, why: "exec only the profile's tools")
+        }
+        // Write intent only: a read-only open never leaves the kernel.
+        let intent: (UInt32) -> [[scmp_arg_cmp]] = { arg in
+            [[masked(arg, 0x3, 0x1)], [masked(arg, 0x3, 0x2)], [masked(arg, 0x40, 0x40)], [masked(arg, 0x200, 0x200)]]
+        }
+        try b.intercept("open", .open, when: intent(1), why: "write only inside the write zones")
+        try b.intercept("openat", .open, when: intent(2), why: "write only inside the write zones")
+        try b.intercept("creat", .open, why: "write only inside the write zones")
+        // openat2 keeps its flags in a struct BPF cannot read.
+        try b.intercept("openat2", .open, why: "write only inside the write zones")
+        for name in ["unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
+                     "link", "linkat", "symlink", "symlinkat", "chmod", "fchmodat", "fchmodat2", "chown", "lchown",
+                     "fchownat", "truncate", "mknod", "mknodat"] {
+            try b.intercept(name, .pathChange, why: "change files only inside the write zones")
+        }
+        if networkOff || profile.network != .on {
+            try b.intercept("connect", .connect, why: networkOff ? "network is off in the profile"
+                            : "TCP only to the profile's ports")
+        }
     }
 }

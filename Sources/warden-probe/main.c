@@ -837,6 +837,47 @@ static int p_keyctl(int argc, char **argv) {
     return 0;
 }
 
+/* N denied calls in a row: the supervisor must record each and never stall the caller. */
+static int p_flood(int argc, char **argv) {
+    (void)argc;
+    long n = atol(argv[0]), refused = 0;
+    for (long i = 0; i < n; i++) {
+        if (syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) < 0 && errno == EPERM) refused++;
+    }
+    printf("refused %ld of %ld\n", refused, n);
+    return refused == n ? 0 : 1;
+}
+
+/* Hostile arguments for the supervisor: a pointer to nothing, a path with no NUL within
+   PATH_MAX, a path that straddles the end of a mapping. The kernel answers each; the
+   supervisor must neither crash nor record anything. */
+static int p_hostile_paths(int argc, char **argv) {
+    (void)argc; (void)argv;
+    long a = syscall(SYS_openat, AT_FDCWD, (const char *)8, O_WRONLY | O_CREAT, 0644);
+    int ea = errno;
+    size_t big = 3 * 4096 * 2;
+    char *buf = malloc(big);
+    memset(buf, 'a', big);
+    long b = syscall(SYS_openat, AT_FDCWD, buf, O_WRONLY | O_CREAT, 0644);
+    int eb = errno;
+    char *page = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(page + 4096, 4096);
+    memset(page, 'b', 4096);
+    long c = syscall(SYS_openat, AT_FDCWD, page, O_WRONLY | O_CREAT, 0644);
+    int ec = errno;
+    char b1[16], b2[16], b3[16];
+    printf("badptr %s longpath %s edge %s\n", a < 0 ? errname(ea, b1, sizeof b1) : "ok",
+           b < 0 ? errname(eb, b2, sizeof b2) : "ok", c < 0 ? errname(ec, b3, sizeof b3) : "ok");
+    return 0;
+}
+
+static int p_chmod(int argc, char **argv) {
+    (void)argc;
+    if (chmod(argv[0], (mode_t)strtol(argv[1], NULL, 8)) < 0) fail("chmod");
+    printf("ok\n");
+    return 0;
+}
+
 static int p_bpf(int argc, char **argv) {
     (void)argc; (void)argv;
     union bpf_attr attr;
@@ -1187,6 +1228,9 @@ static const struct probe probes[] = {
     {"x32", 0, 0, p_x32, ""},
     {"open-by-handle", 1, 1, p_open_by_handle, "PATH"},
     {"keyctl", 0, 0, p_keyctl, ""},
+    {"flood", 1, 1, p_flood, "N"},
+    {"hostile-paths", 0, 0, p_hostile_paths, ""},
+    {"chmod", 2, 2, p_chmod, "PATH OCTAL-MODE"},
     {"bpf", 0, 0, p_bpf, ""},
     {"perf", 0, 0, p_perf, ""},
     {"userfaultfd", 0, 0, p_userfaultfd, ""},

@@ -10,7 +10,7 @@ import WardenSandbox
 enum FastRun {
     static func attempt(_ args: [String]) -> Int32? {
         guard args.first == "run" else { return nil }
-        var profile: String?, workspace: String?, timeout: Double?, json = false
+        var profile: String?, workspace: String?, timeout: Double?, json = false, audit: String?
         var degraded: Set<String> = []
         var i = 1
         func value() -> String? {
@@ -29,6 +29,7 @@ enum FastRun {
                 guard let v = value(), Protection.features.contains(v) else { return nil }
                 degraded.insert(v)
             case "--json": json = true
+            case "--audit": guard let v = value() else { return nil }; audit = absolute(v)
             default: return nil
             }
             i += 1
@@ -45,7 +46,7 @@ enum FastRun {
         let options = LaunchOptions(workspace: root, command: command, timeout: timeout, allowDegraded: degraded,
                                     cwd: cwd, environment: environment, runID: makeRunID())
         do {
-            return execute(try LaunchPlan.bind(compiled, options: options), json: json, cached: true)
+            return execute(try LaunchPlan.bind(compiled, options: options), json: json, cached: true, auditPath: audit)
         } catch let error as SandboxError {
             return report(error)
         } catch {

@@ -39,6 +39,9 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Print a JSON summary of the run on stderr when it ends.")
     var json = false
 
+    @Option(name: .long, help: "The audit store (default: WORKSPACE/.warden/audit.db).")
+    var audit: String?
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
     var command: [String] = []
 
@@ -87,27 +90,31 @@ struct Run: ParsableCommand {
             return
         }
         cache?.store(plan.compiled, key: key, workspace: root, cwd: cwd, searchPath: environment["PATH"] ?? "")
-        throw ExitCode(execute(plan, json: json))
+        throw ExitCode(execute(plan, json: json, auditPath: audit.map(absolute)))
     }
 }
 
 /// Runs a bound plan and turns its ending into warden's exit status: shared by the parsed
 /// command and the cached fast path, so both behave the same.
-func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false) -> Int32 {
+func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: String? = nil) -> Int32 {
     for p in plan.degraded {
         if case let .degraded(reason) = p.state {
             complain("running without \(p.feature) (--allow-degraded): \(reason)")
         }
     }
+    let audit = AuditSession.start(plan: plan, path: auditPath)
     let outcome: RunOutcome
     do {
-        outcome = try Launcher.run(plan)
+        outcome = try Launcher.run(plan, onDenial: { audit?.record($0) })
     } catch let error as SandboxError {
-        return report(error)
+        let status = report(error)
+        if let line = audit?.finish(nil, status: status) { complain(line) }
+        return status
     } catch {
         complain("\(error)")
         return WardenExit.internalError
     }
+    if let line = audit?.finish(outcome, status: outcome.exitCode) { complain(line) }
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
@@ -122,7 +129,8 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false) -> Int32 {
         case let .signaled(s): ending = "\"signal\":\(s)"
         case let .timedOut(t): ending = "\"timeout\":\(t)"
         }
-        fputs("{\"run\":\"\(plan.options.runID)\",\"profile\":\"\(plan.profile.role)\",\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(outcome.exitCode)}\n", stderr)
+        let auditRun = audit.map { ",\"audit_run\":\($0.runID)" } ?? ""
+        fputs("{\"run\":\"\(plan.options.runID)\"\(auditRun),\"profile\":\"\(plan.profile.role)\",\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
     }
     return outcome.exitCode
 }

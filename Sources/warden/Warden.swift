@@ -31,7 +31,7 @@ struct Warden: ParsableCommand {
         65 bad policy input; 69 a protection is unavailable (see --allow-degraded);
         71 the sandbox could not be set up; 126 command not allowed; 127 not found.
         """,
-        subcommands: [Run.self, ProfileCommand.self, PolicyCommand.self]
+        subcommands: [Run.self, AuditCommand.self, ProfileCommand.self, PolicyCommand.self]
     )
 }
 

@@ -97,6 +97,7 @@ enum warden_stage {
     WARDEN_STAGE_CHDIR, WARDEN_STAGE_CLOSE_RANGE, WARDEN_STAGE_NO_NEW_PRIVS,
     WARDEN_STAGE_LANDLOCK_RESTRICT_SELF, WARDEN_STAGE_SECCOMP, WARDEN_STAGE_EXECVE,
     WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE, WARDEN_STAGE_CGROUP_JOIN,
+    WARDEN_STAGE_NOTIFY_SEND, WARDEN_STAGE_MOUNT_READONLY,
 };
 const char *warden_stage_name(int stage);
 
@@ -131,11 +132,37 @@ struct warden_spec {
     int sync_fd;               // read end: the child waits for one byte before going on (-1: no wait)
     int report_fd;             // write end, O_CLOEXEC: {stage, errno}; EOF means exec happened
     int status_fd;             // write end: init writes the agent's wait status (int32)
-    int parent_ends[3];        // the runner's ends of those pipes, closed first in the child (-1: none)
+    int notify_sock;           // -1, or where the agent sends its seccomp listener (SCM_RIGHTS)
+    int parent_ends[4];        // the runner's ends of those pipes, closed first in the child (-1: none)
 };
 
 /// Clones the sandbox child. Returns its pid (in the caller's namespace) or -errno.
 pid_t warden_spawn(const struct warden_spec *spec);
+
+// ---- seccomp user notification (the runner's supervisor) ----
+struct warden_notification {
+    uint64_t id;
+    uint32_t pid;   // in the runner's PID namespace
+    int32_t nr;
+    uint32_t arch;
+    uint64_t args[6];
+};
+int warden_notify_supported(void);
+int warden_notify_sync_wakeup(int fd);
+/// Blocks for the next notification. 0, or -errno (ENOENT: the caller died meanwhile).
+int warden_notify_recv(int fd, struct warden_notification *out);
+/// allow != 0: let the call continue (the kernel, Landlock included, decides); else fail it
+/// with `error` (a positive errno).
+int warden_notify_respond(int fd, uint64_t id, int error, int allow);
+/// 0 while the notification's caller is still blocked in it, so what was read is its own.
+int warden_notify_id_valid(int fd, uint64_t id);
+/// A NUL-terminated string of at most cap-1 bytes from `pid`'s memory: its length, or
+/// -errno (-ENAMETOOLONG: no NUL within cap bytes).
+ssize_t warden_read_string(pid_t pid, uint64_t addr, char *buf, size_t cap);
+ssize_t warden_read_memory(pid_t pid, uint64_t addr, void *buf, size_t len);
+int warden_send_fd(int sock, int fd);
+/// The fd received, or -errno (EPIPE: the peer closed without sending).
+int warden_recv_fd(int sock);
 
 // ---- the runner side ----
 /// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to `pid` from now on (0: stop forwarding).

@@ -1,0 +1,168 @@
+// The SQLite file behind `warden audit`. One store is shared by every run in a workspace,
+// often by several runner processes at once, so everything here is about being safe to open
+// concurrently and cheap to open on every launch.
+
+import Foundation
+import GRDB
+import GRDBSQLite
+import Glibc
+
+public final class AuditStore: Sendable {
+    public enum Mode: Sendable {
+        /// Creates the store (and its directory) if needed and migrates it: the runner.
+        case readWrite
+        /// Never creates or changes anything; a missing store is an error: `warden audit`.
+        case readOnly
+    }
+
+    public let path: String
+    let pool: DatabasePool
+
+    /// Where a workspace keeps its store unless `--audit PATH` says otherwise.
+    public static func defaultPath(workspace: String) -> String {
+        (workspace.hasSuffix("/") ? workspace : workspace + "/") + ".warden/audit.db"
+    }
+
+    /// - Parameter busyTimeout: how long to wait for another process's write transaction
+    ///   before giving up. Concurrent runs commit small batches, so waiting is almost always
+    ///   the right answer; failing would lose audit rows.
+    public init(path: String, mode: Mode = .readWrite, busyTimeout: Double = 5) throws {
+        self.path = path
+        var config = Configuration()
+        config.label = "warden-audit"
+        config.busyMode = .timeout(busyTimeout)
+        // Queries run one at a time; the writer and a --follow poll need at most two.
+        config.maximumReaderCount = 2
+        config.prepareDatabase { db in
+            var on: Int32 = 1
+            _ = sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_PERSIST_WAL, &on)
+        }
+        switch mode {
+        case .readOnly:
+            guard access(path, F_OK) == 0 else { throw AuditError.storeMissing(path: path) }
+            config.readonly = true
+        case .readWrite:
+            try Self.makeParentDirectory(of: path)
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw Self.openError(error, path: path)
+        }
+        switch mode {
+        case .readOnly: try checkSchema()
+        case .readWrite: try migrate()
+        }
+    }
+
+    /// Checkpoints the WAL and closes every connection. Optional: dropping the store does the
+    /// same, but calling it lets the runner report a failure instead of ignoring it.
+    public func close() throws {
+        do { try pool.close() } catch { throw AuditError.wrap(error, path: path, operation: "close") }
+    }
+
+    // MARK: Runs
+
+    /// Inserts the run's row and returns its id, the number users type in `--run`.
+    public func beginRun(command: [String], role: String, profileFile: String, workspace: String,
+                         startNS: Int64 = AuditClock.now(), degraded: [String] = []) throws -> Int64 {
+        let commandJSON = Self.jsonText(command)
+        let degradedJSON = Self.jsonText(degraded)
+        return try write("begin run") { db in
+            try db.execute(sql: """
+                INSERT INTO runs (command, role, profile_file, workspace, start_ns, degraded)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [commandJSON, clean(role), clean(profileFile), clean(workspace), startNS, degradedJSON])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func finishRun(id: Int64, endNS: Int64 = AuditClock.now(), exitStatus: Int32,
+                          counts: RunCounts, auditComplete: Bool) throws {
+        let countsJSON = String(decoding: try JSONEncoder.sorted.encode(counts), as: UTF8.self)
+        let changed = try write("finish run \(id)") { db in
+            try db.execute(sql: """
+                UPDATE runs SET end_ns = ?, exit_status = ?, counts = ?, audit_complete = ?
+                WHERE id = ?
+                """, arguments: [endNS, exitStatus, countsJSON, auditComplete, id])
+            return db.changesCount
+        }
+        if changed == 0 { throw AuditError.unknownRun(path: path, id: id) }
+    }
+
+    // MARK: Events
+
+    /// Inserts every event in one transaction: all of them are committed or none.
+    public func insert<Events: Collection>(_ events: Events) throws where Events.Element == AuditEvent {
+        guard !events.isEmpty else { return }
+        try write("insert \(events.count) event\(events.count == 1 ? "" : "s")") { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO events (time_ns, run_id, role, profile_file, pid, kind, target, decision,
+                                    rule, message, suggestion)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for e in events {
+                statement.setUncheckedArguments([
+                    e.timeNS, e.runID, clean(e.role), clean(e.profileFile), e.pid, e.kind.rawValue,
+                    clean(e.target), e.decision.rawValue, clean(e.rule), clean(e.message),
+                    e.suggestion.map(clean),
+                ])
+                try statement.execute()
+            }
+        }
+    }
+
+    /// `PRAGMA integrity_check`: `["ok"]` for a sound file, otherwise SQLite's findings.
+    public func integrityCheck() throws -> [String] {
+        try read("integrity check") { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
+    // MARK: Internals
+
+    func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try pool.write(body) } catch { throw AuditError.wrap(error, path: path, operation: operation) }
+    }
+
+    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch { throw AuditError.wrap(error, path: path, operation: operation) }
+    }
+
+    static func jsonText(_ strings: [String]) -> String {
+        String(decoding: (try? JSONEncoder.sorted.encode(strings.map(clean))) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    /// `mkdir -p` for the store's directory. Mode 0700 for what we create: the store lists
+    /// every path an agent touched, which is nobody else's business.
+    static func makeParentDirectory(of path: String) throws {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let dir = String(path[..<slash])
+        var prefix = dir.hasPrefix("/") ? "" : "."
+        for component in dir.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + component
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                throw AuditError.cannotCreateDirectory(path: prefix, errno: errno)
+            }
+        }
+    }
+
+    static func openError(_ error: Error, path: String) -> AuditError {
+        if let db = error as? DatabaseError, db.resultCode == .SQLITE_NOTADB {
+            return .incompatibleStore(path: path, reason: "the file is not an SQLite database")
+        }
+        return AuditError.wrap(error, path: path, operation: "open")
+    }
+}
+
+/// SQLite stores a NUL inside TEXT, but reading it back through C strings would cut the
+/// value there and silently hide the rest of a path or message; U+FFFD keeps it visible.
+func clean(_ s: String) -> String {
+    s.utf8.contains(0) ? s.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : s
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}
