@@ -45,7 +45,7 @@ public final class AuditStore: Sendable {
             try Self.makeParentDirectory(of: path)
         }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try Self.openPool(path: path, configuration: config, patience: busyTimeout)
         } catch {
             throw Self.openError(error, path: path)
         }
@@ -119,8 +119,22 @@ public final class AuditStore: Sendable {
 
     // MARK: Internals
 
+    /// One IMMEDIATE transaction: the write lock is taken up front, where SQLite's busy
+    /// handler can wait for another process's commit. A deferred transaction would take it
+    /// at the first INSERT, where a snapshot made stale by that commit fails at once.
     func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
-        do { return try pool.write(body) } catch { throw AuditError.wrap(error, path: path, operation: operation) }
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch {
+            throw AuditError.wrap(error, path: path, operation: operation)
+        }
     }
 
     func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
@@ -141,6 +155,24 @@ public final class AuditStore: Sendable {
             prefix += "/" + component
             if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
                 throw AuditError.cannotCreateDirectory(path: prefix, errno: errno)
+            }
+        }
+    }
+
+    /// Opening a store that does not exist yet switches the new file to WAL, which needs an
+    /// exclusive lock. When several runners create the same store at once, SQLite resolves
+    /// the lock conflict by failing one with SQLITE_BUSY straight away, without waiting
+    /// (its deadlock rule for rollback-journal files), so the wait happens here, with jitter
+    /// so the contenders do not collide again. Once the file is in WAL mode this never loops.
+    static func openPool(path: String, configuration: Configuration, patience: Double) throws -> DatabasePool {
+        let deadline = AuditClock.monotonic() + Int64(patience * 1e9)
+        var pause: UInt32 = 1000
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && AuditClock.monotonic() < deadline {
+                usleep(pause + UInt32.random(in: 0...pause))
+                pause = min(pause * 2, 50_000)
             }
         }
     }

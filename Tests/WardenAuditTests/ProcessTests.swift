@@ -45,13 +45,31 @@ import Testing
         #expect(try AuditQuery(store: store).runs().count == writers)
     }
 
+    @Test func runnersCreatingTheSameStoreAtOnceAllSucceed() throws {
+        // Switching a new file to WAL is where simultaneous creators collide (SQLite fails
+        // one with SQLITE_BUSY without waiting); a few rounds make the collision likely.
+        for round in 0..<5 {
+            let dir = TempDir("create-race")
+            let path = dir.file("ws/.warden/audit.db")
+            let helpers = try (0..<8).map { _ in try HelperProcess(["write", path, "200"]) }
+            for h in helpers {
+                let status = h.wait()
+                #expect(status == 0, "round \(round): helper exit \(status): \(h.stderrText)")
+            }
+            let store = try AuditStore(path: path, mode: .readOnly)
+            #expect(try count(store) == 8 * 200)
+            #expect(try store.integrityCheck() == ["ok"])
+        }
+    }
+
     @Test func killNineMidFloodLeavesASoundStoreWithEveryCommittedBatch() throws {
         let dir = TempDir()
         let path = dir.file("audit.db")
         // Three runners in turn, each killed at a different point, so later ones also start
         // on a WAL a killed process left behind.
         for threshold in [1, 5_000, 30_000] {
-            let helper = try HelperProcess(["write", path, "5000000"])
+            // Far more than is committed by the time of the kill, yet a bounded queue.
+            let helper = try HelperProcess(["write", path, "300000"])
             let run = try Self.runID(helper)
             var reported = 0
             while reported < threshold, let line = helper.nextLine() {

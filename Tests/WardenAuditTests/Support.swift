@@ -7,19 +7,28 @@ import GRDB
 import Testing
 @testable import WardenAudit
 
-/// A fresh directory under /tmp, removed when the value is released.
-final class TempDir {
+/// A fresh directory under /tmp, removed when the test process exits. Not on release of
+/// the value: Swift may end a local's lifetime at its last use, which would delete the
+/// directory under a store that is still open (or under a mounted tmpfs).
+struct TempDir {
     let path: String
 
     init(_ label: String = "audit") {
         var template = Array("/tmp/warden-\(label)-XXXXXX".utf8CString)
         guard let p = mkdtemp(&template) else { fatalError("mkdtemp: \(String(cString: strerror(errno)))") }
         path = String(cString: p)
+        TempDir.created.mutate { $0.append(path) }
+        _ = TempDir.cleanupAtExit
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
     func file(_ name: String) -> String { path + "/" + name }
+
+    private static let created = Locked<[String]>([])
+    private static let cleanupAtExit: Void = {
+        atexit {
+            for path in TempDir.created.value { try? FileManager.default.removeItem(atPath: path) }
+        }
+    }()
 }
 
 /// An event with every field set to something distinguishable; tests override what they filter on.
@@ -44,22 +53,23 @@ func percentile(_ sorted: [Int64], _ p: Double) -> Int64 {
 // MARK: The helper process
 
 enum StressHelper {
-    /// The warden-audit-stress binary `swift test` built next to the test bundle.
-    static let path: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().path
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path,
-            root + "/.build-audit/debug", root + "/.build/debug",
-        ]
-        for dir in candidates where access(dir + "/warden-audit-stress", X_OK) == 0 {
-            return dir + "/warden-audit-stress"
-        }
-        return candidates[0] + "/warden-audit-stress"
-    }()
+    static let path = builtBinary("warden-audit-stress")
 }
 
-/// A running helper whose stdout is read line by line as it arrives.
+/// A binary `swift test` built next to the test bundle.
+func builtBinary(_ name: String) -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path,
+        root + "/.build-audit/debug", root + "/.build/debug",
+    ]
+    for dir in candidates where access(dir + "/" + name, X_OK) == 0 { return dir + "/" + name }
+    return candidates[0] + "/" + name
+}
+
+/// A running child (the stress helper, or warden) whose stdout is read line by line as it
+/// arrives.
 final class HelperProcess {
     let pid: pid_t
     private let stdoutFD: Int32
@@ -69,7 +79,7 @@ final class HelperProcess {
     private(set) var stderrText = ""
     private let stderrFD: Int32
 
-    init(_ args: [String]) throws {
+    init(_ args: [String], executable: String = StressHelper.path) throws {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw POSIXError(.init(rawValue: errno)!) }
@@ -80,15 +90,15 @@ final class HelperProcess {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         posix_spawn_file_actions_addclose(&actions, outPipe[0])
         posix_spawn_file_actions_addclose(&actions, errPipe[0])
-        let argv = ([StressHelper.path] + args).map { strdup($0) } + [nil]
+        let argv = ([executable] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, StressHelper.path, &actions, nil, argv, environ)
+        let rc = posix_spawn(&child, executable, &actions, nil, argv, environ)
         close(outPipe[1])
         close(errPipe[1])
         guard rc == 0 else {
             close(outPipe[0]); close(errPipe[0])
-            throw HelperError("spawn \(StressHelper.path): \(String(cString: strerror(rc)))")
+            throw HelperError("spawn \(executable): \(String(cString: strerror(rc)))")
         }
         pid = child
         stdoutFD = outPipe[0]
@@ -143,4 +153,13 @@ final class HelperProcess {
 struct HelperError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
+}
+
+/// A value shared across threads (the writer thread's callback, the exit handler).
+final class Locked<Value>: @unchecked Sendable {
+    private var stored: Value
+    private let lock = NSLock()
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.lock(); defer { lock.unlock() }; return stored }
+    func mutate(_ f: (inout Value) -> Void) { lock.lock(); f(&stored); lock.unlock() }
 }

