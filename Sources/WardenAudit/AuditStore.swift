@@ -33,9 +33,16 @@ public final class AuditStore: Sendable {
         config.busyMode = .timeout(busyTimeout)
         // Queries run one at a time; the writer and a --follow poll need at most two.
         config.maximumReaderCount = 2
+        // The -wal and -shm files stay after the last connection closes (so a reader without
+        // write access to the directory can still open the store), but the WAL is cut to
+        // zero bytes then: the next opener would otherwise re-read all of it to rebuild the
+        // index, which after a flood is megabytes on every launch.
         config.prepareDatabase { db in
             var on: Int32 = 1
             _ = sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_PERSIST_WAL, &on)
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
+            }
         }
         switch mode {
         case .readOnly:

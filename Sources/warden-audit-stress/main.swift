@@ -2,7 +2,8 @@
 // once is the "concurrent runs" case, and kill -9 of one mid-flood is the "killed runner"
 // case. Not installed, not user-facing.
 //
-//   warden-audit-stress write DB COUNT [--run ID]   flood COUNT events through AuditWriter;
+//   warden-audit-stress write DB COUNT [--run ID] [--at MONOTONIC_NS]
+//       flood COUNT events through AuditWriter, opening the store at CLOCK_MONOTONIC --at;
 //       prints "run ID" first, "committed N" after every batch commit, and a final
 //       "summary written=W lost=L complete=true|false ns=T" (T: first record to finish()
 //       returned); exit 0 only when complete
@@ -21,7 +22,7 @@ func fail(_ message: String) -> Never {
 
 let args = Array(CommandLine.arguments.dropFirst())
 guard let mode = args.first, args.count >= 2 else {
-    fail("usage: write DB COUNT [--run ID] | open-begin DB [N]")
+    fail("usage: write DB COUNT [--run ID] [--at NS] | open-begin DB [N]")
 }
 let path = args[1]
 
@@ -43,16 +44,25 @@ do {
 
     case "write":
         guard args.count >= 3, let count = Int(args[2]), count >= 0 else { fail("write: COUNT must be a number") }
-        let store = try AuditStore(path: path)
-        var run: Int64
-        if args.count == 5, args[3] == "--run", let id = Int64(args[4]) {
-            run = id
-        } else if args.count == 3 {
-            run = try store.beginRun(command: CommandLine.arguments, role: "stress", profileFile: "stress.yaml",
-                                     workspace: "/")
-        } else {
-            fail("write: expected DB COUNT [--run ID]")
+        var runOption: Int64?
+        var startAt: Int64?
+        var rest = args.dropFirst(3)
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst().flatMap({ Int64($0) }) else { fail("write: \(flag) needs a number") }
+            switch flag {
+            case "--run": runOption = value
+            case "--at": startAt = value
+            default: fail("write: unknown option \(flag)")
+            }
         }
+        // Several helpers given the same --at open the store within microseconds of each
+        // other: the collision a plain spawn makes only sometimes.
+        if let startAt {
+            while AuditClock.monotonic() < startAt {}
+        }
+        let store = try AuditStore(path: path)
+        let run = try runOption ?? store.beginRun(command: CommandLine.arguments, role: "stress",
+                                                  profileFile: "stress.yaml", workspace: "/")
         print("run \(run)")
         let pid = getpid()
         let start = AuditClock.monotonic()

@@ -51,7 +51,9 @@ import Testing
         for round in 0..<5 {
             let dir = TempDir("create-race")
             let path = dir.file("ws/.warden/audit.db")
-            let helpers = try (0..<8).map { _ in try HelperProcess(["write", path, "200"]) }
+            // All open at the same instant, a little after the last one has started.
+            let at = AuditClock.monotonic() + 300_000_000
+            let helpers = try (0..<8).map { _ in try HelperProcess(["write", path, "200", "--at", String(at)]) }
             for h in helpers {
                 let status = h.wait()
                 #expect(status == 0, "round \(round): helper exit \(status): \(h.stderrText)")

@@ -147,6 +147,33 @@ import Testing
         #expect(try store.integrityCheck() == ["ok"])
     }
 
+    @Test func switchingANewFileToWALWaitsForAnotherConnection() throws {
+        // A file still in rollback mode, as a new store is for an instant, with another
+        // connection (another runner mid-open) in a write transaction. SQLite refuses the
+        // switch to WAL with SQLITE_BUSY at once, without calling the busy handler (its
+        // deadlock rule); opening must wait anyway.
+        let dir = TempDir()
+        let path = dir.file("audit.db")
+        let other = try DatabaseQueue(path: path)
+        try other.write { db in try db.execute(sql: "CREATE TABLE early (x)") }
+        let held = DispatchSemaphore(value: 0)
+        let released = DispatchSemaphore(value: 0)
+        Thread {
+            try? other.inTransaction(.immediate) { db in
+                try db.execute(sql: "INSERT INTO early VALUES (1)")
+                held.signal()
+                usleep(400_000)
+                return .commit
+            }
+            released.signal()
+        }.start()
+        held.wait()
+        let store = try AuditStore(path: path)
+        released.wait()
+        #expect(try store.read("mode") { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        _ = try store.beginRun(command: [], role: "r", profileFile: "p", workspace: "/")
+    }
+
     @Test func defaultPathIsInsideTheWorkspace() {
         #expect(AuditStore.defaultPath(workspace: "/ws") == "/ws/.warden/audit.db")
         #expect(AuditStore.defaultPath(workspace: "/ws/") == "/ws/.warden/audit.db")
