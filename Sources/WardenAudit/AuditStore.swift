@@ -152,15 +152,16 @@ public final class AuditStore: Sendable {
         String(decoding: (try? JSONEncoder.sorted.encode(strings.map(clean))) ?? Data("[]".utf8), as: UTF8.self)
     }
 
-    /// `mkdir -p` for the store's directory. Mode 0700 for what we create: the store lists
-    /// every path an agent touched, which is nobody else's business.
+    /// `mkdir -p` for the store's directory, mode 0755 less the umask like any directory:
+    /// `.warden/` also holds the orchestrator's tasks and handoffs, which roles running as
+    /// other users may need to reach, and the store file itself gets the umask's mode.
     static func makeParentDirectory(of path: String) throws {
         guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
         let dir = String(path[..<slash])
         var prefix = dir.hasPrefix("/") ? "" : "."
         for component in dir.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
                 throw AuditError.cannotCreateDirectory(path: prefix, errno: errno)
             }
         }

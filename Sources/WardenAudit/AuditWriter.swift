@@ -26,9 +26,10 @@ public final class AuditWriter: @unchecked Sendable {
     ///   - batchSize: events per transaction, and the queue length that wakes the flusher early.
     ///   - flushInterval: seconds between flushes when fewer than `batchSize` are queued; the
     ///     bound on how stale `warden audit --follow` can be.
-    ///   - maxQueued: events allowed to wait for the disk. Past it, record() drops and counts
-    ///     instead of growing memory without bound under a notification flood the disk
-    ///     cannot keep up with.
+    ///   - maxQueued: events allowed to wait for the disk, the batches being committed
+    ///     included. Past it, record() drops and counts instead of growing memory without
+    ///     bound under a notification flood the disk cannot keep up with (about 150 bytes
+    ///     an event plus its strings: the default is a few hundred MB at worst).
     ///   - onCommit: called on the writer thread after each committed batch with the total
     ///     committed so far (tests use it to know what must survive a kill).
     public init(store: AuditStore, batchSize: Int = 1000, flushInterval: Double = 0.05,

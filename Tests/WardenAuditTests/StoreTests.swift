@@ -135,7 +135,7 @@ import Testing
         }
     }
 
-    @Test func theStoreIsInWALModeWithTheDirectoryPrivate() throws {
+    @Test func theStoreIsInWALModeInADirectoryItCreated() throws {
         let dir = TempDir()
         let path = dir.file("ws/.warden/audit.db")
         let store = try AuditStore(path: path)
@@ -143,7 +143,11 @@ import Testing
         #expect(mode == "wal")
         var st = stat()
         #expect(stat(dir.file("ws/.warden"), &st) == 0)
-        #expect(st.st_mode & 0o777 == 0o700)
+        // umask() would change it for every test running in parallel; /proc shows it.
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let mask = try #require(status.split(separator: "\n").first { $0.hasPrefix("Umask:") }
+            .flatMap { mode_t($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) })
+        #expect(st.st_mode & 0o7777 == 0o755 & ~mask)
         #expect(try store.integrityCheck() == ["ok"])
     }
 
@@ -172,6 +176,22 @@ import Testing
         released.wait()
         #expect(try store.read("mode") { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
         _ = try store.beginRun(command: [], role: "r", profileFile: "p", workspace: "/")
+    }
+
+    @Test func closingLeavesAnEmptyWALForTheNextLaunch() throws {
+        // The next opener rebuilds its WAL index by reading the whole WAL: after a flood
+        // that would be megabytes on the launch path.
+        let dir = TempDir()
+        let path = dir.file("audit.db")
+        let store = try AuditStore(path: path)
+        try store.insert((0..<5000).map { event(target: "/ws/\($0)") })
+        var st = stat()
+        #expect(stat(path + "-wal", &st) == 0 && st.st_size > 0)
+        try store.close()
+        #expect(stat(path + "-wal", &st) == 0)
+        #expect(st.st_size == 0)
+        #expect(access(path + "-shm", F_OK) == 0)
+        #expect(try count(try AuditStore(path: path, mode: .readOnly)) == 5000)
     }
 
     @Test func defaultPathIsInsideTheWorkspace() {
