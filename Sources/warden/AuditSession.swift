@@ -96,17 +96,15 @@ final class AuditSession: @unchecked Sendable {
             }
         }
         let summary = writer.finish()
-        var complete = summary.complete
+        var problem = summary.complete ? nil : "\(summary.lost) events lost: \(summary.firstError ?? "write failed")"
         do {
             try store.finishRun(id: runID, exitStatus: status, counts: summary.counts, auditComplete: summary.complete)
         } catch {
-            complete = false
+            problem = (problem.map { $0 + "; " } ?? "") + "the run's row was not finished: \(error)"
         }
         var lines: [String] = []
         if let notice = summary.counts.denialNotice(runID: runID) { lines.append(notice) }
-        if !complete {
-            lines.append("warden: the audit of run \(runID) is incomplete (\(summary.lost) events lost: \(summary.firstError ?? "write failed"))")
-        }
+        if let problem { lines.append("warden: the audit of run \(runID) is incomplete (\(problem))") }
         try? store.close()
         return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }

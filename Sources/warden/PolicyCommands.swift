@@ -1,4 +1,5 @@
 import ArgumentParser
+import WardenAudit
 import Glibc
 import WardenPolicy
 import WardenSandbox
@@ -116,25 +117,8 @@ func describe(_ p: Profile) -> String {
     return lines.joined(separator: "\n")
 }
 
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
+/// One JSON string literal; the audit's escaper, so every JSON warden prints escapes alike.
+func jsonString(_ s: String) -> String { AuditJSON.string(s) }
 
 extension String {
     func padded(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }

@@ -130,7 +130,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         case let .timedOut(t): ending = "\"timeout\":\(t)"
         }
         let auditRun = audit.map { ",\"audit_run\":\($0.runID)" } ?? ""
-        fputs("{\"run\":\"\(plan.options.runID)\"\(auditRun),\"profile\":\"\(plan.profile.role)\",\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
+        fputs("{\"run\":\(jsonString(plan.options.runID))\(auditRun),\"profile\":\(jsonString(plan.profile.role)),\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
     }
     return outcome.exitCode
 }
