@@ -35,8 +35,10 @@ let package = Package(
         // types, so the launcher and the CLI can both depend on it without a cycle.
         .target(
             name: "WardenAudit",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // One wrapper for a variadic SQLite call Swift cannot make (see tuning.c).
+        .target(name: "CSQLiteTuning", dependencies: [.product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .executableTarget(
             name: "warden",
             dependencies: [

@@ -72,6 +72,7 @@ static const char *const stage_names[] = {
     [WARDEN_STAGE_CGROUP_JOIN] = "join the run's cgroup",
     [WARDEN_STAGE_NOTIFY_SEND] = "send the seccomp listener to the supervisor",
     [WARDEN_STAGE_MOUNT_READONLY] = "make host mounts read-only (mount_setattr)",
+    [WARDEN_STAGE_LANDLOCK_RECEIVE] = "receive the Landlock ruleset from the runner",
 };
 
 const char *warden_stage_name(int stage) {
@@ -279,10 +280,15 @@ static void run_init(const struct warden_spec *spec) {
     _exit(0);
 }
 
-static void child_main(const struct warden_spec *spec) {
+static void child_main(const struct warden_spec *shared) {
+    // The child's own copy (clone without CLONE_VM copied the memory): the ruleset fd is
+    // filled in below.
+    struct warden_spec copy = *shared;
+    struct warden_spec *spec = &copy;
     for (int i = 0; i < 4; i++) {
         if (spec->parent_ends[i] >= 0) close(spec->parent_ends[i]);
     }
+    if (spec->parent_channel >= 0) close(spec->parent_channel);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_PDEATHSIG);
     // A v1 group is joined by the child itself, writing "0" (this thread) to `tasks`: moving
     // a single thread that is the caller skips the kernel's global threadgroup lock, whose
@@ -301,6 +307,17 @@ static void child_main(const struct warden_spec *spec) {
     if (setsid() < 0) fail(spec, WARDEN_STAGE_SETSID);
     if (spec->map_user) map_identity(spec);
     apply_mounts(spec);
+    if (spec->landlock_sock >= 0) {
+        // EOF: the runner could not build the ruleset (it reports why) or died.
+        int fd = warden_recv_fd(spec->landlock_sock);
+        if (fd < 0) {
+            errno = -fd;
+            fail(spec, WARDEN_STAGE_LANDLOCK_RECEIVE);
+        }
+        spec->landlock_fd = fd;
+        if (spec->landlock_sock != spec->notify_sock) close(spec->landlock_sock);
+        spec->landlock_sock = -1;
+    }
     if (spec->n_child_rules && spec->landlock_fd >= 0) add_child_rules(spec);
     if (spec->use_init) run_init(spec);
     drop_capabilities(spec);

@@ -38,9 +38,7 @@ public final class AuditWriter: @unchecked Sendable {
         core = Core(store: store, batchSize: batchSize, flushInterval: flushInterval,
                     maxQueued: maxQueued, onCommit: onCommit)
         let core = self.core
-        let thread = Thread { core.flushLoop() }
-        thread.name = "warden-audit-writer"
-        thread.start()
+        startBackgroundThread { core.flushLoop() }
     }
 
     deinit {

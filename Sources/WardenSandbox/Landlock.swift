@@ -93,7 +93,7 @@ struct LandlockRuleset {
         }
         self.fd = fd
         // One C call for all rules: per-rule Swift-to-C crossings cost as much as the syscalls.
-        var owned: [UnsafeMutablePointer<CChar>?] = rules.map { strdup($0.path) }
+        let owned: [UnsafeMutablePointer<CChar>?] = rules.map { strdup($0.path) }
         defer { owned.forEach { free($0) } }
         let access = rules.map { $0.access & rights.handledFS }
         var failed: Int32 = -1

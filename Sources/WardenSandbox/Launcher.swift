@@ -1,4 +1,5 @@
 import CSandbox
+import Dispatch
 import Glibc
 import WardenPolicy
 
@@ -37,12 +38,15 @@ public enum Launcher {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
         }
         RunCgroup.removeStale()
-        var ruleset: LandlockRuleset?
-        if let rights = plan.rights {
-            ruleset = try LandlockRuleset(rights: rights, rules: plan.pathRules, netPorts: plan.netPorts,
-                                          scoped: plan.scoped)
+        // The ruleset (a couple of hundred rules, each a path lookup) is built on another
+        // thread while this one creates the cgroup and clones the child, whose namespace and
+        // mount set-up take as long; the child receives it over `channel` once its mounts
+        // are done.
+        let ruleset = plan.rights.map { rights in
+            PendingRuleset { try LandlockRuleset(rights: rights, rules: plan.pathRules, netPorts: plan.netPorts,
+                                                 scoped: plan.scoped) }
         }
-        defer { if let fd = ruleset?.fd { close(fd) } }
+        defer { ruleset?.close() }
 
         var cgroup: RunCgroup?
         if plan.useCgroup {
@@ -70,21 +74,24 @@ public enum Launcher {
         let sync = needSync ? try makePipe() : (read: Int32(-1), write: Int32(-1))
         let report = try makePipe(), status = try makePipe()
         let supervised = plan.seccomp?.notifies ?? false
+        // One socket both ways: the runner sends the ruleset, the agent sends its listener.
         var pair: [Int32] = [-1, -1]
-        if supervised, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
+        let channel = supervised || ruleset != nil
+        if channel, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
-        let pid: pid_t = try withSpec(plan, landlockFD: ruleset?.fd ?? -1, cgroupTasks: tasks,
-                                      fds: (sync: sync.read, report: report.write, status: status.write, notify: pair[1]),
+        let pid: pid_t = try withSpec(plan, landlockSock: ruleset != nil ? pair[1] : -1, cgroupTasks: tasks,
+                                      fds: (sync: sync.read, report: report.write, status: status.write,
+                                            notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]]) { spec in
             warden_spawn(&spec)
         }
         if needSync { close(sync.read) }
         close(report.write); close(status.write)
-        if supervised { close(pair[1]) }
+        if channel { close(pair[1]) }
         guard pid > 0 else {
             if needSync { close(sync.write) }
-            if supervised { close(pair[0]) }
+            if channel { close(pair[0]) }
             close(report.read); close(status.read)
             if -pid == EPERM || -pid == EINVAL || -pid == ENOSPC, plan.mapUser {
                 throw SandboxError.unavailable(feature: "namespaces",
@@ -107,6 +114,20 @@ public enum Launcher {
             _ = write(sync.write, &go, 1)
             close(sync.write)
         }
+
+        if let ruleset {
+            switch ruleset.wait() {
+            case let .success(fd):
+                // A failed send means the child is gone; the report pipe says why.
+                _ = warden_send_fd(pair[0], fd)
+            case let .failure(error):
+                kill(pid, SIGKILL)
+                _ = reap(pid)
+                close(pair[0]); close(report.read); close(status.read)
+                throw error
+            }
+        }
+        if channel && !supervised { close(pair[0]) }
 
         // The agent sends its listener just before execve, which is itself intercepted: the
         // supervisor has to be running before the report pipe can say anything.
@@ -189,7 +210,7 @@ public enum Launcher {
     }
 
     /// Lays the plan out as C memory that stays valid for the duration of `body`.
-    private static func withSpec<R>(_ plan: LaunchPlan, landlockFD: Int32, cgroupTasks: [Int32],
+    private static func withSpec<R>(_ plan: LaunchPlan, landlockSock: Int32, cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
@@ -227,7 +248,8 @@ public enum Launcher {
                                 spec.outer_gid = getgid()
                                 spec.mounts = UnsafePointer(mountBuf.baseAddress)
                                 spec.n_mounts = Int32(mountBuf.count)
-                                spec.landlock_fd = landlockFD
+                                spec.landlock_fd = -1
+                                spec.landlock_sock = landlockSock
                                 spec.landlock_flags = 0
                                 spec.child_rules = UnsafePointer(ruleBuf.baseAddress)
                                 spec.n_child_rules = Int32(ruleBuf.count)
@@ -243,7 +265,8 @@ public enum Launcher {
                                 spec.sync_fd = fds.sync
                                 spec.report_fd = fds.report
                                 spec.status_fd = fds.status
-                                spec.parent_ends = (parentEnds[0], parentEnds[1], parentEnds[2], parentEnds[3])
+                                spec.parent_ends = (parentEnds[0], parentEnds[1], parentEnds[2], -1)
+                                spec.parent_channel = parentEnds[3]
                                 spec.notify_sock = fds.notify
                                 return body(&spec)
                             }
@@ -252,5 +275,31 @@ public enum Launcher {
                 }
             }
         }
+    }
+}
+
+/// A Landlock ruleset being built on a worker thread; `wait` hands over its fd or the error.
+final class PendingRuleset: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<Int32, Error> = .success(-1)
+    private var waited = false
+
+    init(_ build: @escaping @Sendable () throws -> LandlockRuleset) {
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            result = Result { try build().fd }
+            done.signal()
+        }
+    }
+
+    func wait() -> Result<Int32, Error> {
+        if !waited {
+            done.wait()
+            waited = true
+        }
+        return result
+    }
+
+    func close() {
+        if case let .success(fd) = wait(), fd >= 0 { Glibc.close(fd) }
     }
 }

@@ -1,4 +1,4 @@
-import Glibc
+import Foundation
 import WardenAudit
 import WardenPolicy
 import WardenSandbox
@@ -6,49 +6,92 @@ import WardenSandbox
 /// One run's audit: its row in the store, the supervisor's denials as events, and the
 /// closing line on stderr. The audit never stops a run: when the store cannot be opened or
 /// written, the run goes on and warden says the audit is incomplete.
+///
+/// Opening the store (SQLite, the schema check and the run's row) costs a few milliseconds,
+/// as much as the sandbox set-up itself, so it happens on its own thread while the runner
+/// builds the sandbox and the agent starts. Denials that arrive before the run has its id
+/// wait in `early` and are handed to the writer once it exists; `finish` waits for the
+/// opening to end, so nothing recorded is dropped by the race.
 final class AuditSession: @unchecked Sendable {
-    let store: AuditStore
-    let writer: AuditWriter
-    let runID: Int64
     let plan: LaunchPlan
     let workspace: String
+    let file: String
 
-    static func start(plan: LaunchPlan, path: String?) -> AuditSession? {
-        let workspace = plan.options.workspace
-        let file = path ?? AuditStore.defaultPath(workspace: workspace)
-        do {
-            let store = try AuditStore(path: file)
-            let degraded = plan.degraded.map(\.feature)
-            let id = try store.beginRun(command: plan.argv, role: plan.profile.role, profileFile: plan.profile.file,
-                                        workspace: workspace, degraded: degraded)
-            let session = AuditSession(store: store, writer: AuditWriter(store: store), runID: id, plan: plan)
-            // The user's consent to run with less protection is itself on the record.
-            for p in plan.degraded {
-                if case let .degraded(reason) = p.state {
-                    session.writer.record(session.event(pid: Int32(getpid()), kind: .launch, target: p.feature,
-                                                        decision: .degraded, rule: "--allow-degraded \(p.feature)",
-                                                        message: reason, suggestion: nil))
-                }
-            }
-            return session
-        } catch {
-            complain("audit unavailable (\(file)): \(error); the run goes on unrecorded")
-            return nil
-        }
+    private let lock = NSLock()
+    private let opened = DispatchSemaphore(value: 0)
+    // Guarded by `lock`.
+    private var store: AuditStore?
+    private var writer: AuditWriter?
+    private var early: [AuditEvent] = []
+    private var failure: String?
+    /// The run's id in the store, once its row exists: the number users type in `--run`.
+    private(set) var runID: Int64?
+
+    static func start(plan: LaunchPlan, path: String?) -> AuditSession {
+        let session = AuditSession(plan: plan, file: path ?? AuditStore.defaultPath(workspace: plan.options.workspace))
+        let startNS = AuditClock.now()
+        startBackgroundThread { session.open(startNS: startNS) }
+        return session
     }
 
-    private init(store: AuditStore, writer: AuditWriter, runID: Int64, plan: LaunchPlan) {
-        self.store = store
-        self.writer = writer
-        self.runID = runID
+    private init(plan: LaunchPlan, file: String) {
         self.plan = plan
+        self.file = file
         workspace = plan.options.workspace
     }
 
-    func event(pid: Int32, kind: AuditKind, target: String, decision: AuditDecision, rule: String,
+    private func open(startNS: Int64) {
+        defer { opened.signal() }
+        do {
+            let store = try AuditStore(path: file)
+            let id = try store.beginRun(command: plan.argv, role: plan.profile.role, profileFile: plan.profile.file,
+                                        workspace: workspace, startNS: startNS, degraded: plan.degraded.map(\.feature))
+            let writer = AuditWriter(store: store)
+            lock.lock()
+            self.store = store
+            self.writer = writer
+            runID = id
+            // The user's consent to run with less protection is itself on the record.
+            for p in plan.degraded {
+                if case let .degraded(reason) = p.state {
+                    writer.record(event(runID: id, pid: Int32(getpid()), kind: .launch, target: p.feature,
+                                        decision: .degraded, rule: "--allow-degraded \(p.feature)",
+                                        message: reason, suggestion: nil, timeNS: startNS))
+                }
+            }
+            for var e in early {
+                e.runID = id
+                writer.record(e)
+            }
+            early = []
+            lock.unlock()
+        } catch {
+            lock.lock()
+            failure = "\(error)"
+            early = []
+            lock.unlock()
+            // Said now, not at the end: a long run should not go unrecorded unnoticed.
+            complain("audit unavailable (\(file)): \(error); the run goes on unrecorded")
+        }
+    }
+
+    func event(runID: Int64, pid: Int32, kind: AuditKind, target: String, decision: AuditDecision, rule: String,
                message: String, suggestion: String?, timeNS: Int64 = AuditClock.now()) -> AuditEvent {
         AuditEvent(timeNS: timeNS, runID: runID, role: plan.profile.role, profileFile: plan.profile.file, pid: pid,
                    kind: kind, target: target, decision: decision, rule: rule, message: message, suggestion: suggestion)
+    }
+
+    /// Queues an event: to the writer once the store is open, to `early` until then.
+    private func queue(_ e: AuditEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let writer, let runID {
+            var e = e
+            e.runID = runID
+            writer.record(e)
+        } else if failure == nil {
+            early.append(e)
+        }
     }
 
     /// Called on the supervisor's thread: builds the event and queues it, nothing more.
@@ -73,27 +116,27 @@ final class AuditSession: @unchecked Sendable {
             default: break
             }
         }
-        writer.record(event(pid: d.pid, kind: kind, target: d.target, decision: .denied, rule: d.rule,
-                            message: d.message, suggestion: suggestion, timeNS: d.timeNS))
+        queue(event(runID: 0, pid: d.pid, kind: kind, target: d.target, decision: .denied, rule: d.rule,
+                    message: d.message, suggestion: suggestion, timeNS: d.timeNS))
     }
 
     /// Limits the run hit, then the run's row; returns the line for stderr, if any.
     func finish(_ outcome: RunOutcome?, status: Int32) -> String? {
-        let file = plan.profile.file
-        let limitsAt = "\(file) limits"
+        opened.wait()
+        opened.signal()
+        lock.lock()
+        let store = self.store, writer = self.writer, runID = self.runID
+        lock.unlock()
+        guard let store, let writer, let runID else { return nil }
+        let limitsAt = "\(plan.profile.file) limits"
+        func limit(_ target: String, _ message: String) {
+            writer.record(event(runID: runID, pid: 0, kind: .limit, target: target, decision: .denied,
+                                rule: limitsAt, message: message, suggestion: nil))
+        }
         if let o = outcome {
-            if case let .timedOut(s) = o.ending {
-                writer.record(event(pid: 0, kind: .limit, target: "wall clock", decision: .denied, rule: limitsAt,
-                                    message: "the process tree was killed after \(s)s", suggestion: nil))
-            }
-            if o.outOfMemory {
-                writer.record(event(pid: 0, kind: .limit, target: "memory", decision: .denied, rule: limitsAt,
-                                    message: "the memory limit was reached; the OOM killer fired", suggestion: nil))
-            }
-            if o.forkRefusals > 0 {
-                writer.record(event(pid: 0, kind: .limit, target: "processes", decision: .denied, rule: limitsAt,
-                                    message: "\(o.forkRefusals) forks refused at the processes limit", suggestion: nil))
-            }
+            if case let .timedOut(s) = o.ending { limit("wall clock", "the process tree was killed after \(s)s") }
+            if o.outOfMemory { limit("memory", "the memory limit was reached; the OOM killer fired") }
+            if o.forkRefusals > 0 { limit("processes", "\(o.forkRefusals) forks refused at the processes limit") }
         }
         let summary = writer.finish()
         var problem = summary.complete ? nil : "\(summary.lost) events lost: \(summary.firstError ?? "write failed")"

@@ -105,16 +105,16 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     let audit = AuditSession.start(plan: plan, path: auditPath)
     let outcome: RunOutcome
     do {
-        outcome = try Launcher.run(plan, onDenial: { audit?.record($0) })
+        outcome = try Launcher.run(plan, onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
-        if let line = audit?.finish(nil, status: status) { complain(line) }
+        if let line = audit.finish(nil, status: status) { complain(line) }
         return status
     } catch {
         complain("\(error)")
         return WardenExit.internalError
     }
-    if let line = audit?.finish(outcome, status: outcome.exitCode) { complain(line) }
+    if let line = audit.finish(outcome, status: outcome.exitCode) { complain(line) }
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
@@ -129,7 +129,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         case let .signaled(s): ending = "\"signal\":\(s)"
         case let .timedOut(t): ending = "\"timeout\":\(t)"
         }
-        let auditRun = audit.map { ",\"audit_run\":\($0.runID)" } ?? ""
+        let auditRun = audit.runID.map { ",\"audit_run\":\($0)" } ?? ""
         fputs("{\"run\":\(jsonString(plan.options.runID))\(auditRun),\"profile\":\(jsonString(plan.profile.role)),\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
     }
     return outcome.exitCode

@@ -97,7 +97,7 @@ enum warden_stage {
     WARDEN_STAGE_CHDIR, WARDEN_STAGE_CLOSE_RANGE, WARDEN_STAGE_NO_NEW_PRIVS,
     WARDEN_STAGE_LANDLOCK_RESTRICT_SELF, WARDEN_STAGE_SECCOMP, WARDEN_STAGE_EXECVE,
     WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE, WARDEN_STAGE_CGROUP_JOIN,
-    WARDEN_STAGE_NOTIFY_SEND, WARDEN_STAGE_MOUNT_READONLY,
+    WARDEN_STAGE_NOTIFY_SEND, WARDEN_STAGE_MOUNT_READONLY, WARDEN_STAGE_LANDLOCK_RECEIVE,
 };
 const char *warden_stage_name(int stage);
 
@@ -116,7 +116,9 @@ struct warden_spec {
     uint32_t outer_uid, outer_gid;
     const struct warden_mount *mounts;
     int n_mounts;
-    int landlock_fd;           // -1: none
+    int landlock_fd;           // -1: none (or not yet: see landlock_sock)
+    int landlock_sock;         // >= 0: the ruleset arrives here (SCM_RIGHTS) once the mounts are
+                               // done, so the runner builds it while the child sets up
     uint32_t landlock_flags;   // landlock_restrict_self flags
     const struct warden_child_rule *child_rules; // added in the child, after its mounts
     int n_child_rules;
@@ -134,6 +136,7 @@ struct warden_spec {
     int status_fd;             // write end: init writes the agent's wait status (int32)
     int notify_sock;           // -1, or where the agent sends its seccomp listener (SCM_RIGHTS)
     int parent_ends[4];        // the runner's ends of those pipes, closed first in the child (-1: none)
+    int parent_channel;        // the runner's end of the landlock/notify socket (-1: none)
 };
 
 /// Clones the sandbox child. Returns its pid (in the caller's namespace) or -errno.
