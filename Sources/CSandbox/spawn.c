@@ -167,6 +167,13 @@ static void apply_mounts(const struct warden_spec *spec) {
         case WARDEN_MOUNT_PROC:
             if (mount("proc", m->target, "proc", nox, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_PROC);
             break;
+        case WARDEN_MOUNT_READONLY_BIND:
+            // Over a place inside a writable bind (the audit store in the workspace): the
+            // agent can neither write it nor unlink or rename it (a mount point is busy).
+            if (mount(m->target, m->target, NULL, MS_BIND, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_BIND);
+            if (mount(NULL, m->target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | nox | locked_flags(m->target), NULL) < 0)
+                fail(spec, WARDEN_STAGE_REMOUNT_NOEXEC);
+            break;
         }
     }
 }

@@ -169,6 +169,22 @@ public final class AuditStore: Sendable {
         AuditJSON.array(strings.map(clean))
     }
 
+    /// The store's files, created empty where missing (SQLite takes an empty file as a new
+    /// database), for the runner to bind read-only into the sandbox before it starts: the
+    /// opening thread may not have created them yet, and an agent must not be able to plant
+    /// its own. Returns those that are regular files; anything else is left for the open to
+    /// refuse (it does not follow symlinks).
+    public static func prepareFiles(path: String) -> [String] {
+        guard (try? makeParentDirectory(of: path)) != nil else { return [] }
+        return [path, path + "-wal", path + "-shm"].filter { file in
+            let fd = open(file, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o644)
+            guard fd >= 0 else { return false }
+            defer { Glibc.close(fd) }
+            var st = stat()
+            return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG
+        }
+    }
+
     /// `mkdir -p` for the store's directory, mode 0755 less the umask like any directory:
     /// `.warden/` also holds the orchestrator's tasks and handoffs, which roles running as
     /// other users may need to reach, and the store file itself gets the umask's mode.

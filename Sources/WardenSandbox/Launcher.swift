@@ -33,7 +33,11 @@ public struct RunOutcome: Sendable {
 public enum Launcher {
     /// Runs the plan to completion. Refuses (throws `.unavailable`) if the plan lacks a
     /// protection the user did not opt out of.
-    public static func run(_ plan: LaunchPlan, onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
+    /// - Parameter readOnly: existing files inside the workspace the agent must not change
+    ///   even where its write zones cover them (the audit store); bound read-only over
+    ///   themselves in the agent's mount namespace.
+    public static func run(_ plan: LaunchPlan, readOnly: [String] = [],
+                           onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
         }
@@ -80,7 +84,7 @@ public enum Launcher {
         if channel, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
-        let pid: pid_t = try withSpec(plan, landlockSock: ruleset != nil ? pair[1] : -1, cgroupTasks: tasks,
+        let pid: pid_t = try withSpec(plan, readOnly: readOnly, landlockSock: ruleset != nil ? pair[1] : -1, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]]) { spec in
@@ -210,7 +214,7 @@ public enum Launcher {
     }
 
     /// Lays the plan out as C memory that stays valid for the duration of `body`.
-    private static func withSpec<R>(_ plan: LaunchPlan, landlockSock: Int32, cgroupTasks: [Int32],
+    private static func withSpec<R>(_ plan: LaunchPlan, readOnly: [String], landlockSock: Int32, cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
@@ -224,6 +228,13 @@ public enum Launcher {
         var envp: [UnsafeMutablePointer<CChar>?] = plan.environment.map { c($0) } + [nil]
         var mounts = plan.mounts.map { m in
             warden_mount(kind: m.kind, target: c(m.target), data: m.data.map { UnsafePointer(c($0)) })
+        }
+        // After the workspace's own bind, so they lie on top of it; only where there is a
+        // mount namespace to put them in.
+        if plan.cloneFlags & UInt(warden_CLONE_NEWNS) != 0 {
+            for path in readOnly where FilePaths.isInside(path, plan.options.workspace) {
+                mounts.append(warden_mount(kind: Int32(WARDEN_MOUNT_READONLY_BIND.rawValue), target: c(path), data: nil))
+            }
         }
         var childRules = plan.childRules.map { warden_child_rule(path: c($0.path), access: $0.access) }
         var limits = plan.rlimits.map { warden_rlimit(resource: $0.resource, value: $0.value) }

@@ -26,10 +26,14 @@ final class AuditSession: @unchecked Sendable {
     private var failure: String?
     /// The run's id in the store, once its row exists: the number users type in `--run`.
     private(set) var runID: Int64?
+    /// The store's files, for the launcher to bind read-only in the sandbox: a role whose
+    /// write zones cover `.warden/` must still not be able to rewrite its own record.
+    private(set) var files: [String] = []
 
     static func start(plan: LaunchPlan, path: String?) -> AuditSession {
         let session = AuditSession(plan: plan, file: path ?? AuditStore.defaultPath(workspace: plan.options.workspace))
         let startNS = AuditClock.now()
+        session.files = AuditStore.prepareFiles(path: session.file)
         startBackgroundThread { session.open(startNS: startNS) }
         return session
     }

@@ -105,7 +105,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     let audit = AuditSession.start(plan: plan, path: auditPath)
     let outcome: RunOutcome
     do {
-        outcome = try Launcher.run(plan, onDenial: { audit.record($0) })
+        outcome = try Launcher.run(plan, readOnly: audit.files, onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
         if let line = audit.finish(nil, status: status) { complain(line) }

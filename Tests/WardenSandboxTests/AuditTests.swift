@@ -145,4 +145,31 @@ extension Fixture {
                           env: fx.environment(), cwd: fx.ws).wait()
         #expect(check.status == 0, "\(check)")
     }
+
+    /// A role whose write zone covers the whole workspace, `.warden/` included, still meets a
+    /// read-only audit store: the kernel refuses the write, and every run stays on record.
+    @Test(arguments: Identity.all)
+    func anAgentCannotRewriteItsOwnRecord(_ id: Identity) {
+        let fx = Fixture(id)
+        let profile = fx.profile("code", extra: "write: [\"**\"]\n")
+        func attempt(_ args: String...) -> Outcome { fx.run(profile: profile, [fx.probe] + args) }
+        let store = ".warden/audit.db"
+        // Positive controls: the zone does reach .warden/ and the rest of the workspace.
+        expectOK(attempt("write", "Sources/fine.swift", "x"))
+        expectOK(attempt("write", ".warden/notes", "x"))
+        #expect(fx.read(".warden/notes") == "x")
+
+        expectErr(attempt("write", store, "x"), "open", "EROFS")
+        expectErr(attempt("truncate", store), "truncate", "EROFS")
+        expectErr(attempt("write", store + "-wal", "x"), "open", "EROFS")
+        expectErr(attempt("unlink", store + "-shm"), "unlink", "EBUSY")
+        expectErr(attempt("rename", store, ".warden/moved"), "rename", "EBUSY")
+        #expect(fx.exists(store) && fx.exists(store + "-wal") && fx.exists(store + "-shm"))
+
+        let runs = spawn(fx.identity.prefix + [fx.warden, "audit", "--workspace", fx.ws, "--runs", "--json"],
+                         env: fx.environment(), cwd: fx.ws, timeout: 60).wait()
+        let lines = runs.stdout.split(separator: "\n")
+        #expect(runs.status == 0 && lines.count == 7, "\(runs)")
+        #expect(lines.allSatisfy { $0.contains("\"exit_status\":") && !$0.contains("\"exit_status\":null") }, "\(runs)")
+    }
 }

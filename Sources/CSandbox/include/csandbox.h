@@ -68,6 +68,7 @@ enum warden_mount_kind {
     WARDEN_MOUNT_TMPFS = 1,       // private, empty, noexec tmpfs at `target` (scratch)
     WARDEN_MOUNT_NOEXEC_BIND = 2, // bind `target` onto itself, remounted noexec,nosuid,nodev
     WARDEN_MOUNT_PROC = 3,        // a fresh procfs at `target` for the new PID namespace
+    WARDEN_MOUNT_READONLY_BIND = 4, // bind the file or directory `target` onto itself, read-only
 };
 
 struct warden_mount {
