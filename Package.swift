@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libseccomp through pkg-config; `apt-get install libseccomp-dev` provides it.
@@ -39,6 +40,15 @@ let package = Package(
         ),
         // One wrapper for a variadic SQLite call Swift cannot make (see tuning.c).
         .target(name: "CSQLiteTuning", dependencies: [.product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        // openat2 and renameat2, which glibc does not wrap and Swift cannot reach via syscall(2).
+        .target(name: "CFileOps"),
+        // The single-writer gate: changesets, their validation, the version index and the
+        // crash-safe apply. Knows write zones from the policy model, nothing of the sandbox.
+        .target(
+            name: "WardenGate",
+            dependencies: ["WardenPolicy", "CFileOps", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .executableTarget(
             name: "warden",
             dependencies: [
@@ -52,7 +62,10 @@ let package = Package(
         // Writes audit events from a separate process, so the store tests can run several
         // writers at once and kill -9 one mid-flood.
         .executableTarget(name: "warden-audit-stress", dependencies: ["WardenAudit"]),
+        // Applies changesets in a loop so the gate tests can kill -9 it at any point of a commit.
+        .executableTarget(name: "warden-gate-stress", dependencies: ["WardenGate"]),
         .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy"]),
+        .testTarget(name: "WardenGateTests", dependencies: ["WardenGate", "WardenPolicy", "CFileOps"]),
         .testTarget(name: "WardenSandboxTests", dependencies: ["WardenSandbox", "WardenPolicy"]),
         // GRDB directly too: a few tests tamper with the file the way another tool could.
         .testTarget(

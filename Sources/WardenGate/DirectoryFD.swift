@@ -1,0 +1,140 @@
+import CFileOps
+import Foundation
+import Glibc
+
+/// A directory the gate works beneath. Every lookup is `openat2` with RESOLVE_BENEATH,
+/// RESOLVE_NO_SYMLINKS and RESOLVE_NO_MAGICLINKS relative to this fd: a symlink planted as a
+/// middle component, or a `..`, fails the lookup instead of leading the gate out.
+final class DirectoryFD {
+    let fd: Int32
+    let path: String
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw GateError.io(operation: "open \(path)", errno: errno) }
+        self.fd = fd
+        self.path = path
+    }
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// The directory at `rel` beneath this one ("" is this one).
+    func directory(_ rel: String) throws -> DirectoryFD {
+        if rel.isEmpty { return DirectoryFD(fd: dup(fd), path: path) }
+        let child = warden_openat2(fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, warden_resolve_strict())
+        guard child >= 0 else { throw GateError.io(operation: "open \(path)/\(rel)", errno: -child) }
+        return DirectoryFD(fd: child, path: path + "/" + rel)
+    }
+
+    /// `mkdir -p` beneath this directory, each step resolved strictly.
+    func makeDirectories(_ rel: String, mode: mode_t = 0o755) throws -> DirectoryFD {
+        var current = try directory("")
+        for component in rel.split(separator: "/") {
+            let name = String(component)
+            if mkdirat(current.fd, name, mode) != 0 && errno != EEXIST {
+                throw GateError.io(operation: "mkdir \(current.path)/\(name)", errno: errno)
+            }
+            current = try current.directory(name)
+        }
+        return current
+    }
+
+    /// lstat of a name directly in this directory; nil when absent.
+    func stat(_ name: String) throws -> stat? {
+        var st = Glibc.stat()
+        if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 { return st }
+        if errno == ENOENT { return nil }
+        throw GateError.io(operation: "stat \(path)/\(name)", errno: errno)
+    }
+
+    func exists(_ name: String) throws -> Bool { try stat(name) != nil }
+
+    func sync() throws {
+        guard fsync(fd) == 0 else { throw GateError.io(operation: "fsync \(path)", errno: errno) }
+    }
+
+    /// Writes `data` to `name` here, fsynced, through a temporary name and a rename.
+    func writeAtomically(_ name: String, _ data: Data) throws {
+        let temp = name + ".tmp"
+        let out = openat(fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard out >= 0 else { throw GateError.io(operation: "create \(path)/\(temp)", errno: errno) }
+        defer { close(out) }
+        try data.withUnsafeBytes { buf in try writeAll(out, buf, what: "\(path)/\(temp)") }
+        guard fsync(out) == 0 else { throw GateError.io(operation: "fsync \(path)/\(temp)", errno: errno) }
+        guard renameat(fd, temp, fd, name) == 0 else { throw GateError.io(operation: "rename \(path)/\(name)", errno: errno) }
+        try sync()
+    }
+
+    func read(_ name: String, max: Int = 64 << 20) throws -> Data? {
+        let input = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if input < 0 && errno == ENOENT { return nil }
+        guard input >= 0 else { throw GateError.io(operation: "open \(path)/\(name)", errno: errno) }
+        defer { close(input) }
+        var data = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = Glibc.read(input, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw GateError.io(operation: "read \(path)/\(name)", errno: errno) }
+            if n == 0 { return data }
+            data.append(contentsOf: buf[..<n])
+            if data.count > max { throw GateError.io(operation: "read \(path)/\(name)", errno: EFBIG) }
+        }
+    }
+
+    /// Removes `name` and everything beneath it, without following symlinks.
+    func removeTree(_ name: String) throws {
+        guard let st = try stat(name) else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            let sub = try directory(name)
+            guard let dir = fdopendir(dup(sub.fd)) else { throw GateError.io(operation: "opendir \(sub.path)", errno: errno) }
+            var names: [String] = []
+            while let e = readdir(dir) {
+                let n = withUnsafePointer(to: e.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if n != "." && n != ".." { names.append(n) }
+            }
+            closedir(dir)
+            for n in names { try sub.removeTree(n) }
+            guard unlinkat(fd, name, AT_REMOVEDIR) == 0 else { throw GateError.io(operation: "rmdir \(path)/\(name)", errno: errno) }
+        } else {
+            guard unlinkat(fd, name, 0) == 0 || errno == ENOENT else { throw GateError.io(operation: "unlink \(path)/\(name)", errno: errno) }
+        }
+    }
+
+    func entries() throws -> [String] {
+        guard let dir = fdopendir(dup(fd)) else { throw GateError.io(operation: "opendir \(path)", errno: errno) }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var names: [String] = []
+        while let e = readdir(dir) {
+            let n = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if n != "." && n != ".." { names.append(n) }
+        }
+        return names
+    }
+}
+
+func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, what: String) throws {
+    var done = 0
+    while done < buf.count {
+        let n = write(fd, buf.baseAddress! + done, buf.count - done)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { throw GateError.io(operation: "write \(what)", errno: errno) }
+        done += n
+    }
+}
+
+/// (parent, last component) of a workspace-relative path.
+func splitParent(_ path: String) -> (String, String) {
+    guard let slash = path.lastIndex(of: "/") else { return ("", path) }
+    return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+}
