@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenPolicy", "WardenSandbox", "WardenAudit",
+                "WardenPolicy", "WardenSandbox", "WardenAudit", "WardenGate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

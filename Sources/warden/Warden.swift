@@ -11,6 +11,7 @@ enum WardenExit {
     static let refused: Int32 = 69      // a protection is unavailable: launch refused
     static let internalError: Int32 = 70
     static let setup: Int32 = 71        // the sandbox could not be set up in the child
+    static let gateRejected: Int32 = 73 // the gate refused a changeset: nothing was applied
     static let timeout: Int32 = 124
     static let notPermitted: Int32 = 126
     static let notFound: Int32 = 127
@@ -29,9 +30,10 @@ struct Warden: ParsableCommand {
 
         Exit status: the command's own (128+N if killed by signal N); 124 timeout;
         65 bad policy input; 69 a protection is unavailable (see --allow-degraded);
-        71 the sandbox could not be set up; 126 command not allowed; 127 not found.
+        71 the sandbox could not be set up; 73 the gate refused a changeset;
+        126 command not allowed; 127 not found.
         """,
-        subcommands: [Run.self, AuditCommand.self, ProfileCommand.self, PolicyCommand.self]
+        subcommands: [Run.self, AuditCommand.self, GateCommand.self, ProfileCommand.self, PolicyCommand.self]
     )
 }
 

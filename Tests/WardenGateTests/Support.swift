@@ -6,14 +6,15 @@ import Glibc
 @testable import WardenGate
 import WardenPolicy
 
-/// A temporary workspace (with Sources/ and Tests/) and an upper directory beside it.
+/// A temporary workspace (with Sources/ and Tests/) and an upper directory beside it, under
+/// /var/tmp: the built-in profiles make /tmp a scratch path, and refuse a workspace inside it.
 final class GateFixture {
     let base: String
     var workspace: String { base + "/ws" }
     var upper: String { base + "/upper" }
 
     init() {
-        var template = Array("/tmp/warden-gate-XXXXXX".utf8CString)
+        var template = Array("/var/tmp/warden-gate-XXXXXX".utf8CString)
         base = String(cString: mkdtemp(&template)!)
         for dir in ["ws/Sources", "ws/Tests", "upper"] { mkdirs(base + "/" + dir) }
         put(workspace + "/Sources/main.swift", "main v0\n")

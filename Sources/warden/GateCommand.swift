@@ -1,0 +1,136 @@
+import ArgumentParser
+import Glibc
+import WardenAudit
+import WardenGate
+import WardenPolicy
+
+struct GateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gate",
+        abstract: "The single writer of the workspace: its versions, commits and changesets.",
+        discussion: """
+        Every change an agent makes reaches the workspace through the gate: validated whole
+        (paths, write and ownership zones, .git/ and .warden/, file types, limits, conflicts with
+        newer commits) and applied atomically, one writer at a time.
+
+          warden gate status                 # the workspace version, and any commit to finish
+          warden gate log --limit 20         # newest commits first
+          warden gate show 12                # one commit's paths and hashes
+          warden gate apply --profile code --from UPPER --base 11
+        """,
+        subcommands: [Status.self, Log.self, Show.self, Apply.self]
+    )
+
+    struct Place: ParsableArguments {
+        @Option(name: .long, help: "The workspace root (default: the current directory).")
+        var workspace: String?
+
+        @Flag(name: .long, help: "One JSON object per line.")
+        var json = false
+
+        func gate() throws -> Gate {
+            do { return try Gate(workspace: absolute(workspace ?? currentDirectory())) } catch {
+                complain("\(error)")
+                throw ExitCode(WardenExit.internalError)
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The workspace version; finishes a commit a killed gate left half-done.")
+        @OptionGroup var place: Place
+
+        func run() throws {
+            let gate = try place.gate()
+            try gate.recover()
+            let version = try gate.version()
+            let last = try gate.store.commits(limit: 1).first
+            if place.json {
+                print("{\"version\":\(version),\"last\":\(last.map(commitJSON) ?? "null")}")
+            } else {
+                print("workspace \(gate.workspace) at version \(version)")
+                if let last { print("last commit: " + commitLine(last)) }
+            }
+        }
+    }
+
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Commits, newest first.")
+        @OptionGroup var place: Place
+        @Option(name: .long, help: "At most this many commits.") var limit = 50
+
+        func run() throws {
+            for c in try place.gate().store.commits(limit: limit) {
+                print(place.json ? commitJSON(c) : commitLine(c))
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One commit: who, when, and each path with its hash.")
+        @OptionGroup var place: Place
+        @Argument(help: "The commit's sequence number.") var seq: Int64
+
+        func run() throws {
+            guard let c = try place.gate().store.commit(seq) else {
+                complain("no commit \(seq) in this workspace")
+                throw ExitCode(WardenExit.usage)
+            }
+            if place.json {
+                print(commitJSON(c))
+                return
+            }
+            print(commitLine(c))
+            for ch in c.changes { print("  \(ch.action.padding(9)) \(ch.path)\(ch.hash.map { "  sha256:\($0.prefix(16))" } ?? "")") }
+        }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate and commit an upper directory (overlay layout) as one changeset.",
+            discussion: "Exit status 0 with the new version on stdout, or 73 with every problem on stderr and nothing changed.")
+        @OptionGroup var place: Place
+        @Option(name: .long, help: "The role whose write zones the changeset must stay in.") var profile: String
+        @Option(name: .long, help: "The upper directory: files, whiteouts, opaque directories, symlinks.") var from: String
+        @Option(name: .long, help: "The workspace version the changes were made against (default: the current one).") var base: Int64?
+        @Option(name: .customLong("run"), help: "The run to record the commit under.") var runID = "manual"
+
+        func run() throws {
+            let gate = try place.gate()
+            let loader = try makeLoader(workspace: gate.workspace)
+            let role = try loadProfile(loader, profile)
+            let validator = GateValidator(role: role.role, zones: role.write)
+            do {
+                let changeset = try ChangesetScanner.scan(upper: absolute(from), base: try base ?? gate.version())
+                let seq = try gate.commit(changeset, validator: validator, run: runID)
+                print(place.json ? "{\"committed\":\(seq),\"entries\":\(changeset.entries.count)}" : "committed version \(seq) (\(changeset.entries.count) entries)")
+            } catch let rejection as GateRejection {
+                if place.json {
+                    for f in rejection.findings {
+                        print("{\"path\":\(AuditJSON.string(f.path)),\"rule\":\"\(f.rule.rawValue)\",\"message\":\(AuditJSON.string(f.message))}")
+                    }
+                }
+                complain(rejection.description)
+                throw ExitCode(WardenExit.gateRejected)
+            } catch let error as GateError {
+                complain("\(error)")
+                throw ExitCode(WardenExit.internalError)
+            }
+        }
+    }
+}
+
+func commitLine(_ c: GateStore.Commit) -> String {
+    "\(c.seq)  \(AuditTime.iso(c.timeNS))  \(c.role)  run \(c.run)  base \(c.base)  \(c.changes.count) path\(c.changes.count == 1 ? "" : "s")"
+}
+
+func commitJSON(_ c: GateStore.Commit) -> String {
+    let changes = c.changes.map {
+        "{\"path\":\(AuditJSON.string($0.path)),\"action\":\"\($0.action)\",\"sha256\":\($0.hash.map { "\"\($0)\"" } ?? "null")}"
+    }
+    return "{\"seq\":\(c.seq),\"role\":\(AuditJSON.string(c.role)),\"run\":\(AuditJSON.string(c.run)),\"task\":\(c.task.map(AuditJSON.string) ?? "null"),\"base\":\(c.base),\"time_ns\":\(c.timeNS),\"changes\":[\(changes.joined(separator: ","))]}"
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
