@@ -28,3 +28,7 @@ uint64_t warden_resolve_strict(void) {
 int warden_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, uint32_t flags) {
     return syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags) < 0 ? -errno : 0;
 }
+
+int warden_syncfs(int fd) {
+    return syncfs(fd) < 0 ? -errno : 0;
+}

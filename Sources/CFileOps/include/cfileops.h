@@ -14,4 +14,7 @@ uint64_t warden_resolve_strict(void);
 /// renameat2(2) with flags (RENAME_NOREPLACE, RENAME_EXCHANGE). Returns 0 or -errno.
 int warden_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, uint32_t flags);
 
+/// syncfs(2) (a GNU extension the Glibc module does not export). Returns 0 or -errno.
+int warden_syncfs(int fd);
+
 #endif
