@@ -84,7 +84,12 @@ public enum Launcher {
         if channel, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
-        let pid: pid_t = try withSpec(plan, readOnly: readOnly, landlockSock: ruleset != nil ? pair[1] : -1, cgroupTasks: tasks,
+        // Landlock's own denial records (reads above all); inactive unless root with kernel audit on.
+        let landlockLog = LandlockAuditLog.start(plan: plan, report: onDenial)
+        defer { landlockLog?.stop() }
+        if supervised, landlockLog != nil { _ = warden_passcred(pair[0]) }
+        let pid: pid_t = try withSpec(plan, readOnly: readOnly, landlockSock: ruleset != nil ? pair[1] : -1,
+                                      landlockFlags: landlockLog == nil ? 0 : LandlockAuditLog.restrictFlags, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]]) { spec in
@@ -137,10 +142,13 @@ public enum Launcher {
         // supervisor has to be running before the report pipe can say anything.
         var supervisor: Supervisor?
         if supervised {
-            let listener = warden_recv_fd(pair[0])
+            var agentPID: pid_t = 0
+            let listener = warden_recv_fd_pid(pair[0], &agentPID)
             close(pair[0])
+            landlockLog?.creator(agentPID)
             if listener >= 0 {
-                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan), report: onDenial)
+                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan),
+                                            report: landlockLog?.noting(onDenial) ?? onDenial)
                 supervisor?.start()
             }
         }
@@ -156,6 +164,7 @@ public enum Launcher {
             let stage = String(cString: warden_stage_name(failure.stage))
             throw SandboxError.child(stage: stage, errno: failure.err)
         }
+        if plan.useInit { landlockLog?.creator(childOf: pid) } else { landlockLog?.creator(pid) }
 
         let timeoutMS = plan.wallTimeout.map { Int64($0 * 1000) } ?? -1
         var raw: Int32 = 0
@@ -214,7 +223,8 @@ public enum Launcher {
     }
 
     /// Lays the plan out as C memory that stays valid for the duration of `body`.
-    private static func withSpec<R>(_ plan: LaunchPlan, readOnly: [String], landlockSock: Int32, cgroupTasks: [Int32],
+    private static func withSpec<R>(_ plan: LaunchPlan, readOnly: [String], landlockSock: Int32, landlockFlags: UInt32,
+                                    cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
@@ -261,7 +271,7 @@ public enum Launcher {
                                 spec.n_mounts = Int32(mountBuf.count)
                                 spec.landlock_fd = -1
                                 spec.landlock_sock = landlockSock
-                                spec.landlock_flags = 0
+                                spec.landlock_flags = landlockFlags
                                 spec.child_rules = UnsafePointer(ruleBuf.baseAddress)
                                 spec.n_child_rules = Int32(ruleBuf.count)
                                 spec.bpf = bpfBuf.baseAddress

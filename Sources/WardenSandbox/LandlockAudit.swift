@@ -1,0 +1,176 @@
+import CSandbox
+import Glibc
+import WardenPolicy
+
+/// Collects a run's Landlock denials from the kernel audit log (Landlock ABI 7), so that
+/// what the supervisor never sees — reads above all, since read-only opens never leave the
+/// kernel — is recorded too. Runs only where `LandlockAuditState.current` says active: as
+/// root, with kernel audit already enabled by the administrator.
+///
+/// Nothing here may stop a run: every failure makes the collector record less, never throw.
+public final class LandlockAuditLog: @unchecked Sendable {
+    /// For landlock_restrict_self: log the domain's denials after exec too. Without it the
+    /// kernel logs only until the first exec, which for an agent is no time at all.
+    public static let restrictFlags = UInt32(WARDEN_LL_RESTRICT_SELF_LOG_NEW_EXEC_ON)
+    /// How long the end of a run waits for the kernel to deliver what is still queued.
+    static let flushTimeoutMS: Int32 = 300
+    /// A supervisor record of the same kind and target this recent makes a Landlock one a duplicate.
+    static let duplicateWindowNS: Int64 = 2_000_000_000
+
+    private let fd: Int32
+    private let stopPipe: (read: Int32, write: Int32)
+    private let flushPipe: (read: Int32, write: Int32)
+    private let rules: LandlockDenialRules
+    private let report: @Sendable (Denial) -> Void
+    private let nonce: String
+    private let lock = NSLockLite()
+    private var stream = LandlockRecordStream()
+    private var recent: [String: Int64] = [:]
+    private var overruns = 0
+    private var recorded = 0
+    private var thread: pthread_t?
+    private var stopped = false
+
+    /// Opens the log before the spawn, so that no record of the run can be missed; nil when
+    /// the source is inactive or cannot be opened.
+    public static func start(plan: LaunchPlan, report: @escaping @Sendable (Denial) -> Void) -> LandlockAuditLog? {
+        guard LandlockAuditState.current(landlockABI: plan.landlockABI, environment: plan.options.environment) == .active
+        else { return nil }
+        let fd = warden_audit_open_log(8 << 20)
+        guard fd >= 0 else { return nil }
+        var a: [Int32] = [0, 0], b: [Int32] = [0, 0]
+        guard warden_pipe(&a) == 0 else { close(fd); return nil }
+        guard warden_pipe(&b) == 0 else { close(fd); close(a[0]); close(a[1]); return nil }
+        let log = LandlockAuditLog(fd: fd, stop: (a[0], a[1]), flush: (b[0], b[1]),
+                                   rules: LandlockDenialRules(profile: plan.profile), report: report)
+        log.startThread()
+        return log
+    }
+
+    private init(fd: Int32, stop: (Int32, Int32), flush: (Int32, Int32), rules: LandlockDenialRules,
+                 report: @escaping @Sendable (Denial) -> Void) {
+        self.fd = fd
+        stopPipe = stop
+        flushPipe = flush
+        self.rules = rules
+        self.report = report
+        nonce = "warden-landlock-flush-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    /// Landlock denials recorded, and times the socket overflowed (records lost).
+    public var counts: (recorded: Int, overruns: Int) { lock.with { (recorded, overruns + stream.dropped) } }
+
+    /// The supervisor's report, remembered so that the same operation is not recorded twice.
+    public func noting(_ next: @escaping @Sendable (Denial) -> Void) -> @Sendable (Denial) -> Void {
+        { [self] d in
+            lock.with {
+                // Bounded under a flood: only the last few seconds matter.
+                if recent.count > 4096 { recent = recent.filter { d.timeNS - $0.value < Self.duplicateWindowNS } }
+                recent[d.kind + "\u{0}" + d.target] = d.timeNS
+            }
+            next(d)
+        }
+    }
+
+    /// The pid that called landlock_restrict_self, as the host sees it.
+    public func creator(_ pid: pid_t) {
+        guard pid > 0 else { return }
+        deliver(lock.with { stream.setCreator(Int32(pid)) })
+    }
+
+    /// Without a pid from the notify socket: the agent is the sandbox init's only child.
+    /// Read once its exec succeeded; an agent that already exited is missed.
+    public func creator(childOf initPID: pid_t) {
+        guard lock.with({ stream.creator == nil }) else { return }
+        guard let text = try? String(contentsOfFile: "/proc/\(initPID)/task/\(initPID)/children", encoding: .utf8),
+              let first = text.split(separator: " ").first, let pid = pid_t(first) else { return }
+        creator(pid)
+    }
+
+    /// After the agent's whole tree is gone: waits for the kernel to deliver what it still
+    /// holds (a marker record sent now arrives after all of them), then stops.
+    public func stop() {
+        guard !lock.with({ () -> Bool in defer { stopped = true }; return stopped }) else { return }
+        if warden_audit_user_message(nonce) == 0 {
+            var p = pollfd(fd: flushPipe.read, events: Int16(POLLIN), revents: 0)
+            let deadline = monotonicMS() + Int64(Self.flushTimeoutMS)
+            while monotonicMS() < deadline {
+                let n = poll(&p, 1, Int32(max(1, deadline - monotonicMS())))
+                if n > 0 || (n < 0 && errno != EINTR) { break }
+            }
+        }
+        var one: UInt8 = 1
+        _ = write(stopPipe.write, &one, 1)
+        if let t = thread { pthread_join(t, nil) }
+        thread = nil
+        deliver(lock.with { stream.finish() })
+        [fd, stopPipe.read, stopPipe.write, flushPipe.read, flushPipe.write].forEach { close($0) }
+    }
+
+    private func startThread() {
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let me = Unmanaged<LandlockAuditLog>.fromOpaque(arg!).takeRetainedValue()
+            me.loop()
+            return nil
+        }, box.toOpaque())
+        if rc == 0 { thread = tid } else { box.release() }
+    }
+
+    private func loop() {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+        var text = [CChar](repeating: 0, count: 10_000)
+        while true {
+            fds[0].revents = 0; fds[1].revents = 0
+            let n = poll(&fds, 2, -1)
+            if n < 0 { if errno == EINTR { continue }; return }
+            if fds[0].revents & Int16(POLLIN) != 0 {
+                // Drain everything queued before looking at the stop pipe.
+                while true {
+                    var type: UInt16 = 0
+                    let len = warden_audit_recv(fd, &text, text.count, &type)
+                    if len == -Int(ENOBUFS) { lock.with { overruns += 1 }; continue }
+                    if len < 0 { break }
+                    handle(type, String(cString: text))
+                }
+            } else if fds[0].revents != 0 {
+                return  // the socket broke: record nothing more, never fail the run
+            }
+            if fds[1].revents != 0 { return }
+        }
+    }
+
+    private func handle(_ type: UInt16, _ text: String) {
+        if type == AuditRecordType.trustedApp {
+            if text.contains(nonce) {
+                var one: UInt8 = 1
+                _ = write(flushPipe.write, &one, 1)
+            }
+            return
+        }
+        guard type == AuditRecordType.landlockAccess || type == AuditRecordType.landlockDomain
+            || type == AuditRecordType.syscall || type == AuditRecordType.endOfEvent else { return }
+        deliver(lock.with { stream.add(type: type, text: text) })
+    }
+
+    private func deliver(_ denied: [LandlockDenied]) {
+        for d in denied {
+            let denial = rules.denial(d)
+            let duplicate = lock.with { () -> Bool in
+                if let seen = recent[denial.kind + "\u{0}" + denial.target],
+                   abs(seen - denial.timeNS) < Self.duplicateWindowNS { return true }
+                recorded += 1
+                return false
+            }
+            if !duplicate { report(denial) }
+        }
+    }
+
+    private func monotonicMS() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
