@@ -12,8 +12,11 @@ public final class LandlockAuditLog: @unchecked Sendable {
     /// For landlock_restrict_self: log the domain's denials after exec too. Without it the
     /// kernel logs only until the first exec, which for an agent is no time at all.
     public static let restrictFlags = UInt32(WARDEN_LL_RESTRICT_SELF_LOG_NEW_EXEC_ON)
-    /// How long the end of a run waits for the kernel to deliver what is still queued.
-    static let flushTimeoutMS: Int32 = 300
+    /// How long the end of a run waits for the kernel to deliver what is still queued, and
+    /// then (only when the run had Landlock denials) for the domain's deallocation record,
+    /// whose count of denials tells whether the kernel dropped any.
+    static let flushTimeoutMS: Int64 = 300
+    static let deallocationTimeoutMS: Int64 = 300
     /// A supervisor record of the same kind and target this recent makes a Landlock one a duplicate.
     static let duplicateWindowNS: Int64 = 2_000_000_000
 
@@ -27,7 +30,13 @@ public final class LandlockAuditLog: @unchecked Sendable {
     private var stream = LandlockRecordStream()
     private var recent: [String: Int64] = [:]
     private var overruns = 0
+    /// This run's denials received, and those of them recorded (not duplicates).
+    private var received = 0
     private var recorded = 0
+    private var kernelLostBefore: UInt32?
+    private var flushed = false
+    /// What the collector knows it missed, for the end-of-run line; set by stop().
+    public private(set) var gaps: [String] = []
     private var thread: pthread_t?
     private var stopped = false
 
@@ -43,6 +52,7 @@ public final class LandlockAuditLog: @unchecked Sendable {
         guard warden_pipe(&b) == 0 else { close(fd); close(a[0]); close(a[1]); return nil }
         let log = LandlockAuditLog(fd: fd, stop: (a[0], a[1]), flush: (b[0], b[1]),
                                    rules: LandlockDenialRules(profile: plan.profile), report: report)
+        if case let .success(status) = KernelAudit.status() { log.kernelLostBefore = status.lost }
         log.startThread()
         return log
     }
@@ -57,8 +67,8 @@ public final class LandlockAuditLog: @unchecked Sendable {
         nonce = "warden-landlock-flush-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
     }
 
-    /// Landlock denials recorded, and times the socket overflowed (records lost).
-    public var counts: (recorded: Int, overruns: Int) { lock.with { (recorded, overruns + stream.dropped) } }
+    /// Landlock denials recorded for this run.
+    public var recordedCount: Int { lock.with { recorded } }
 
     /// The supervisor's report, remembered so that the same operation is not recorded twice.
     public func noting(_ next: @escaping @Sendable (Denial) -> Void) -> @Sendable (Denial) -> Void {
@@ -88,15 +98,14 @@ public final class LandlockAuditLog: @unchecked Sendable {
     }
 
     /// After the agent's whole tree is gone: waits for the kernel to deliver what it still
-    /// holds (a marker record sent now arrives after all of them), then stops.
+    /// holds (a marker record sent now arrives after all of them), then stops, and works out
+    /// what was missed.
     public func stop() {
         guard !lock.with({ () -> Bool in defer { stopped = true }; return stopped }) else { return }
         if warden_audit_user_message(nonce) == 0 {
-            var p = pollfd(fd: flushPipe.read, events: Int16(POLLIN), revents: 0)
-            let deadline = monotonicMS() + Int64(Self.flushTimeoutMS)
-            while monotonicMS() < deadline {
-                let n = poll(&p, 1, Int32(max(1, deadline - monotonicMS())))
-                if n > 0 || (n < 0 && errno != EINTR) { break }
+            waitForSignal(until: monotonicMS() + Self.flushTimeoutMS) { self.flushed }
+            if lock.with({ stream.domain != nil }) {
+                waitForSignal(until: monotonicMS() + Self.deallocationTimeoutMS) { self.stream.domainDenials != nil }
             }
         }
         var one: UInt8 = 1
@@ -105,6 +114,45 @@ public final class LandlockAuditLog: @unchecked Sendable {
         thread = nil
         deliver(lock.with { stream.finish() })
         [fd, stopPipe.read, stopPipe.write, flushPipe.read, flushPipe.write].forEach { close($0) }
+        gaps = lock.with { missed() }
+    }
+
+    /// Caller holds the lock.
+    private func missed() -> [String] {
+        var lost: (UInt32, UInt32)?
+        if stream.domainDenials == nil, let before = kernelLostBefore, case let .success(now) = KernelAudit.status() {
+            lost = (now.lost &- before, now.backlogLimit)
+        }
+        return Self.gaps(flushed: flushed, domainDenials: stream.domainDenials, received: received,
+                         kernelLost: lost, overflows: overruns + stream.dropped)
+    }
+
+    /// The domain's own count of denials is exact; without it (the domain outlived the wait),
+    /// any record the kernel lost meanwhile, a machine-wide counter, may have been one of ours.
+    static func gaps(flushed: Bool, domainDenials: Int?, received: Int, kernelLost: (count: UInt32, backlogLimit: UInt32)?,
+                     overflows: Int) -> [String] {
+        var out: [String] = []
+        if !flushed { out.append("the kernel audit queue was not flushed within \(flushTimeoutMS) ms") }
+        if let total = domainDenials {
+            if total > received { out.append("\(total - received) of \(total) Landlock denials were not delivered by kernel audit") }
+        } else if let lost = kernelLost, lost.count > 0 {
+            out.append("kernel audit lost \(lost.count) records during the run (backlog limit \(lost.backlogLimit)); some may be this run's Landlock denials")
+        } else if overflows > 0 {
+            out.append("the Landlock audit log overflowed \(overflows) times")
+        }
+        return out
+    }
+
+    /// Waits on the flush pipe (the thread writes a byte at each milestone) until `done`.
+    private func waitForSignal(until deadline: Int64, _ done: () -> Bool) {
+        var p = pollfd(fd: flushPipe.read, events: Int16(POLLIN), revents: 0)
+        var byte: UInt8 = 0
+        while !lock.with(done) {
+            let left = deadline - monotonicMS()
+            if left <= 0 { return }
+            let n = poll(&p, 1, Int32(left))
+            if n > 0 { _ = read(flushPipe.read, &byte, 1) } else if n < 0 && errno != EINTR { return }
+        }
     }
 
     private func startThread() {
@@ -143,22 +191,29 @@ public final class LandlockAuditLog: @unchecked Sendable {
     }
 
     private func handle(_ type: UInt16, _ text: String) {
+        var one: UInt8 = 1
         if type == AuditRecordType.trustedApp {
             if text.contains(nonce) {
-                var one: UInt8 = 1
+                lock.with { flushed = true }
                 _ = write(flushPipe.write, &one, 1)
             }
             return
         }
         guard type == AuditRecordType.landlockAccess || type == AuditRecordType.landlockDomain
             || type == AuditRecordType.syscall || type == AuditRecordType.endOfEvent else { return }
-        deliver(lock.with { stream.add(type: type, text: text) })
+        let (denied, freed) = lock.with { () -> ([LandlockDenied], Bool) in
+            let before = stream.domainDenials
+            return (stream.add(type: type, text: text), before == nil && stream.domainDenials != nil)
+        }
+        deliver(denied)
+        if freed { _ = write(flushPipe.write, &one, 1) }
     }
 
     private func deliver(_ denied: [LandlockDenied]) {
         for d in denied {
             let denial = rules.denial(d)
             let duplicate = lock.with { () -> Bool in
+                received += 1
                 if let seen = recent[denial.kind + "\u{0}" + denial.target],
                    abs(seen - denial.timeNS) < Self.duplicateWindowNS { return true }
                 recorded += 1

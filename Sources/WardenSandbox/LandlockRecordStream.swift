@@ -33,6 +33,9 @@ struct LandlockRecordStream {
     static let maxOpen = 256
     /// Records this stream could not keep (waiting overflow).
     private(set) var dropped = 0
+    /// Every denial of our domain, logged or not, as its deallocation record counts them:
+    /// set once the domain is freed (some tens of milliseconds after the agent's exit).
+    private(set) var domainDenials: Int?
 
     private struct Event {
         var timeNS: Int64
@@ -53,6 +56,8 @@ struct LandlockRecordStream {
             if record["status"] == "allocated", let id = record["domain"], let pid = record["pid"].flatMap({ Int32($0) }) {
                 creators[id] = pid
                 if pid == creator { domain = id }
+            } else if record["status"] == "deallocated", let id = record["domain"], id == domain {
+                domainDenials = record["denials"].flatMap { Int($0) }
             }
             return []
         case AuditRecordType.syscall:

@@ -19,6 +19,8 @@ public struct RunOutcome: Sendable {
     public var denied = 0
     /// The cgroup refused a fork this many times (pids.max reached).
     public var forkRefusals = 0
+    /// Denials an audit source knows it did not deliver (see LandlockAuditLog.gaps).
+    public var auditGaps: [String] = []
 
     /// The status warden exits with: the agent's own, 128+N for a signal, 124 for a timeout.
     public var exitCode: Int32 {
@@ -181,8 +183,10 @@ public enum Launcher {
             supervisor?.stop()
             let counts = supervisor?.counts ?? (0, 0)
             supervisor = nil
+            landlockLog?.stop()
             return RunOutcome(ending: .timedOut(plan.wallTimeout ?? 0), outOfMemory: false,
-                              intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0)
+                              intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
+                              auditGaps: landlockLog?.gaps ?? [])
         }
         if waited < 0 { throw SandboxError.setup(stage: "wait", errno: -waited) }
         if plan.useInit {
@@ -194,8 +198,10 @@ public enum Launcher {
         supervisor?.stop()
         let counts = supervisor?.counts ?? (0, 0)
         supervisor = nil
+        landlockLog?.stop()
         return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false,
-                          intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0)
+                          intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
+                          auditGaps: landlockLog?.gaps ?? [])
     }
 
     private static func reap(_ pid: pid_t) -> Int32 {

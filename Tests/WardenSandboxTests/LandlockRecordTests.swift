@@ -80,3 +80,30 @@ import Testing
         #expect(LandlockDenialRules.classify(["scope.signal"]) == ("syscall", "built-in"))
     }
 }
+
+@Suite struct LandlockAuditGapTests {
+    @Test func theDomainsOwnCountSaysExactlyWhatWasLost() {
+        #expect(LandlockAuditLog.gaps(flushed: true, domainDenials: 3000, received: 2826, kernelLost: nil, overflows: 0)
+                == ["174 of 3000 Landlock denials were not delivered by kernel audit"])
+        #expect(LandlockAuditLog.gaps(flushed: true, domainDenials: 3, received: 3, kernelLost: (9, 64), overflows: 0).isEmpty)
+    }
+
+    @Test func withoutTheCountTheMachineWideLossIsReported() {
+        #expect(LandlockAuditLog.gaps(flushed: true, domainDenials: nil, received: 5, kernelLost: (7, 64), overflows: 0)
+                == ["kernel audit lost 7 records during the run (backlog limit 64); some may be this run's Landlock denials"])
+        #expect(LandlockAuditLog.gaps(flushed: false, domainDenials: nil, received: 0, kernelLost: (0, 64), overflows: 0)
+                == ["the kernel audit queue was not flushed within 300 ms"])
+        #expect(LandlockAuditLog.gaps(flushed: true, domainDenials: nil, received: 0, kernelLost: nil, overflows: 0).isEmpty)
+    }
+
+    @Test func theDeallocationRecordCarriesTheDomainsCount() {
+        var s = LandlockRecordStream()
+        _ = s.setCreator(19783)
+        _ = s.add(type: 1423, text: LandlockRecordTests.access)
+        _ = s.add(type: 1424, text: LandlockRecordTests.allocated)
+        _ = s.add(type: 1320, text: LandlockRecordTests.eoe)
+        #expect(s.domainDenials == nil)
+        _ = s.add(type: 1424, text: "audit(1795461864.823:145): domain=1e9f0802d status=deallocated denials=3")
+        #expect(s.domainDenials == 3)
+    }
+}
