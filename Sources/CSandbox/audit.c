@@ -26,10 +26,8 @@ static int audit_socket(void) {
     return s;
 }
 
-// Sends one request with NLM_F_ACK and reads until the ACK (or an error) has come. When
-// `reply_type` is non-zero, the first message of that type is copied into `reply`.
-static int audit_request(uint16_t type, const void *payload, size_t len, uint16_t reply_type,
-                         void *reply, size_t reply_len) {
+// Sends one request with NLM_F_ACK; returns the socket to read the answer from, or -errno.
+static int audit_send(uint16_t type, const void *payload, size_t len) {
     int s = audit_socket();
     if (s < 0) return s;
     union { struct nlmsghdr h; char buf[NLMSG_SPACE(1024)]; } req;
@@ -46,8 +44,14 @@ static int audit_request(uint16_t type, const void *payload, size_t len, uint16_
         close(s);
         return -e;
     }
-    // The kernel sends the ACK at once and a reply (AUDIT_GET's) from a worker thread, so
-    // they come in either order: wait for both.
+    return s;
+}
+
+// Reads until the ACK (or an error) has come and, when `reply_type` is non-zero, the first
+// message of that type, copied into `reply`. Closes the socket.
+static int audit_receive(int s, uint16_t reply_type, void *reply, size_t reply_len) {
+    // The kernel sends the ACK at once and a reply (AUDIT_GET's) from a kernel thread it
+    // starts for it, so they come in either order: wait for both.
     int got_reply = reply_type == 0, got_ack = 0;
     char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
     while (!(got_reply && got_ack)) {
@@ -72,9 +76,19 @@ static int audit_request(uint16_t type, const void *payload, size_t len, uint16_
     return 0;
 }
 
-int warden_audit_status(struct warden_audit_status *out) {
+static int audit_request(uint16_t type, const void *payload, size_t len, uint16_t reply_type,
+                         void *reply, size_t reply_len) {
+    int s = audit_send(type, payload, len);
+    return s < 0 ? s : audit_receive(s, reply_type, reply, reply_len);
+}
+
+int warden_audit_status_send(void) {
+    return audit_send(AUDIT_GET, NULL, 0);
+}
+
+int warden_audit_status_receive(int sock, struct warden_audit_status *out) {
     struct audit_status st;
-    int rc = audit_request(AUDIT_GET, NULL, 0, AUDIT_GET, &st, sizeof st);
+    int rc = audit_receive(sock, AUDIT_GET, &st, sizeof st);
     if (rc < 0) return rc;
     out->enabled = st.enabled;
     out->failure = st.failure;
@@ -83,6 +97,11 @@ int warden_audit_status(struct warden_audit_status *out) {
     out->lost = st.lost;
     out->backlog = st.backlog;
     return 0;
+}
+
+int warden_audit_status(struct warden_audit_status *out) {
+    int s = warden_audit_status_send();
+    return s < 0 ? s : warden_audit_status_receive(s, out);
 }
 
 int warden_audit_set_enabled(uint32_t enabled) {

@@ -16,12 +16,29 @@ public enum KernelAudit {
     }
 
     /// AUDIT_GET, or the errno (EPERM without CAP_AUDIT_CONTROL).
-    public static func status() -> Result<Status, SandboxError> {
-        var raw = warden_audit_status()
-        let rc = warden_audit_status(&raw)
-        guard rc == 0 else { return .failure(.setup(stage: "AUDIT_GET", errno: -rc)) }
-        return .success(Status(enabled: raw.enabled, failure: raw.failure, daemonPID: raw.daemon_pid,
-                               backlogLimit: raw.backlog_limit, lost: raw.lost))
+    public static func status() -> Result<Status, SandboxError> { StatusRequest().result() }
+
+    /// An AUDIT_GET sent now and read later: the kernel answers from a kernel thread it starts
+    /// for each request (about 0.1 ms here), which a launch can overlap with its own set-up.
+    public final class StatusRequest: @unchecked Sendable {
+        private var sock: Int32
+        private var answer: Result<Status, SandboxError>?
+
+        public init() { sock = warden_audit_status_send() }
+
+        deinit { if sock >= 0 { close(sock) } }
+
+        public func result() -> Result<Status, SandboxError> {
+            if let answer { return answer }
+            var raw = warden_audit_status()
+            let rc = sock < 0 ? sock : warden_audit_status_receive(sock, &raw)
+            sock = -1  // closed by the receive
+            let result: Result<Status, SandboxError> = rc != 0 ? .failure(.setup(stage: "AUDIT_GET", errno: -rc))
+                : .success(Status(enabled: raw.enabled, failure: raw.failure, daemonPID: raw.daemon_pid,
+                                  backlogLimit: raw.backlog_limit, lost: raw.lost))
+            answer = result
+            return result
+        }
     }
 
     /// AUDIT_SET of the enabled flag; 0 or the errno. warden itself never calls this: turning
@@ -39,7 +56,8 @@ public enum LandlockAuditState: Sendable, Equatable {
     case inactive(reason: String)
 
     /// Decided at launch, not in the (cached) plan: the audit state can change between runs.
-    public static func current(landlockABI: Int?, environment: [String: String]) -> LandlockAuditState {
+    public static func current(landlockABI: Int?, environment: [String: String],
+                               status: KernelAudit.StatusRequest? = nil) -> LandlockAuditState {
         guard let abi = landlockABI else { return .inactive(reason: "Landlock is not in force") }
         guard abi >= 7 else {
             return .inactive(reason: "Landlock ABI \(abi) does not log denials (needs ABI 7, Linux 6.15)")
@@ -50,7 +68,7 @@ public enum LandlockAuditState: Sendable, Equatable {
         guard geteuid() == 0 else {
             return .inactive(reason: "needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ) and audit_enabled=1")
         }
-        switch KernelAudit.status() {
+        switch (status ?? KernelAudit.StatusRequest()).result() {
         case let .failure(error):
             if case let .setup(_, err) = error {
                 return .inactive(reason: "cannot read the kernel audit status (AUDIT_GET: \(errnoName(err)))")

@@ -40,10 +40,20 @@ public final class LandlockAuditLog: @unchecked Sendable {
     private var thread: pthread_t?
     private var stopped = false
 
+    /// Asks the kernel for its audit status at the start of a launch; nil, without a syscall,
+    /// where the source cannot be active whatever the answer.
+    public static func query(plan: LaunchPlan) -> KernelAudit.StatusRequest? {
+        guard (plan.landlockABI ?? 0) >= 7, geteuid() == 0, plan.options.environment["WARDEN_LANDLOCK_AUDIT"] != "off"
+        else { return nil }
+        return KernelAudit.StatusRequest()
+    }
+
     /// Opens the log before the spawn, so that no record of the run can be missed; nil when
     /// the source is inactive or cannot be opened.
-    public static func start(plan: LaunchPlan, report: @escaping @Sendable (Denial) -> Void) -> LandlockAuditLog? {
-        guard LandlockAuditState.current(landlockABI: plan.landlockABI, environment: plan.options.environment) == .active
+    public static func start(plan: LaunchPlan, status: KernelAudit.StatusRequest?,
+                             report: @escaping @Sendable (Denial) -> Void) -> LandlockAuditLog? {
+        guard let status, LandlockAuditState.current(landlockABI: plan.landlockABI, environment: plan.options.environment,
+                                                     status: status) == .active
         else { return nil }
         let fd = warden_audit_open_log(8 << 20)
         guard fd >= 0 else { return nil }
@@ -52,7 +62,7 @@ public final class LandlockAuditLog: @unchecked Sendable {
         guard warden_pipe(&b) == 0 else { close(fd); close(a[0]); close(a[1]); return nil }
         let log = LandlockAuditLog(fd: fd, stop: (a[0], a[1]), flush: (b[0], b[1]),
                                    rules: LandlockDenialRules(profile: plan.profile), report: report)
-        if case let .success(status) = KernelAudit.status() { log.kernelLostBefore = status.lost }
+        if case let .success(s) = status.result() { log.kernelLostBefore = s.lost }
         log.startThread()
         return log
     }

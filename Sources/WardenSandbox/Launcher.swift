@@ -44,6 +44,8 @@ public enum Launcher {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
         }
         RunCgroup.removeStale()
+        // Answered by a kernel thread while the set-up below runs.
+        let auditStatus = LandlockAuditLog.query(plan: plan)
         // The ruleset (a couple of hundred rules, each a path lookup) is built on another
         // thread while this one creates the cgroup and clones the child, whose namespace and
         // mount set-up take as long; the child receives it over `channel` once its mounts
@@ -87,7 +89,7 @@ public enum Launcher {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
         // Landlock's own denial records (reads above all); inactive unless root with kernel audit on.
-        let landlockLog = LandlockAuditLog.start(plan: plan, report: onDenial)
+        let landlockLog = LandlockAuditLog.start(plan: plan, status: auditStatus, report: onDenial)
         defer { landlockLog?.stop() }
         if supervised, landlockLog != nil { _ = warden_passcred(pair[0]) }
         let pid: pid_t = try withSpec(plan, readOnly: readOnly, landlockSock: ruleset != nil ? pair[1] : -1,

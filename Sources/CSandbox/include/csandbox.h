@@ -185,6 +185,11 @@ struct warden_audit_status {
 /// AUDIT_GET. 0 or -errno (EPERM without CAP_AUDIT_CONTROL, ECONNREFUSED outside the
 /// initial user namespace).
 int warden_audit_status(struct warden_audit_status *out);
+/// The same in two halves, so that a launch can do other work while the kernel answers
+/// (its reply comes from a kernel thread it starts for the purpose: ~0.1 ms here).
+/// _send returns the socket to pass to _receive (which closes it), or -errno.
+int warden_audit_status_send(void);
+int warden_audit_status_receive(int sock, struct warden_audit_status *out);
 /// AUDIT_SET of the enabled flag. 0 or -errno.
 int warden_audit_set_enabled(uint32_t enabled);
 /// Logs `text` as an AUDIT_TRUSTED_APP record. 0 or -errno.
