@@ -79,6 +79,12 @@ public enum Suggestion {
         "raise limits.\(name)\(current.map { " above \($0)" } ?? "") in \(location)"
     }
 
+    /// `run with a longer --timeout than 10s` when the command line's `--timeout`, not the
+    /// profile's `limits.wall`, was the limit the run hit: editing the profile would not help.
+    public static func timeout(current: String) -> String {
+        "run with a longer --timeout than \(current)"
+    }
+
     // MARK: Paths
 
     /// Components of `path` below `workspace`, or nil when it is not inside. [] is the root.

@@ -50,15 +50,20 @@ public struct Limits: Sendable, Hashable {
     public var openFiles: Int?
     /// RLIMIT_FSIZE in bytes.
     public var fileSize: UInt64?
+    /// Where each limit in force was set, by its key (`wall`, `memory`, ...): the line a user
+    /// edits when the run hits it.
+    public var locations: [String: SourceLocation]
 
     public init(wall: Double? = nil, cpu: Double? = nil, memory: UInt64? = nil,
-                processes: Int? = nil, openFiles: Int? = nil, fileSize: UInt64? = nil) {
+                processes: Int? = nil, openFiles: Int? = nil, fileSize: UInt64? = nil,
+                locations: [String: SourceLocation] = [:]) {
         self.wall = wall
         self.cpu = cpu
         self.memory = memory
         self.processes = processes
         self.openFiles = openFiles
         self.fileSize = fileSize
+        self.locations = locations
     }
 }
 

@@ -138,7 +138,8 @@ public struct PolicyLoader: Sendable {
                 memory: raw.limits.memory ?? profile.limits.memory,
                 processes: raw.limits.processes ?? profile.limits.processes,
                 openFiles: raw.limits.openFiles ?? profile.limits.openFiles,
-                fileSize: raw.limits.fileSize ?? profile.limits.fileSize)
+                fileSize: raw.limits.fileSize ?? profile.limits.fileSize,
+                locations: profile.limits.locations.merging(raw.limits.locations) { $1 })
             profile.tools += raw.tools
             profile.read += raw.read
             profile.write += raw.write

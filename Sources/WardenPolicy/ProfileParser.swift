@@ -243,6 +243,7 @@ struct ProfileParser {
             case "open_files": limits.openFiles = positive(Int(text), kind: "count", hint: countHint)
             default: break
             }
+            limits.locations[key] = entry.location
         }
         return limits
     }

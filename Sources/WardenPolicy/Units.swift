@@ -60,3 +60,28 @@ private func parseUnsignedDecimal(_ s: Substring) -> Double? {
     else { return nil }
     return Double(String(s))
 }
+
+/// A duration as a profile would spell it (`30m`, `1h30m`, `90s`, `1.5s`, `250ms`), so a
+/// message about a limit shows the value the way the user wrote it; parseDuration reads it back.
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds > 0 else { return "0s" }
+    if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+    // Swift prints the shortest decimal that reads back as the same Double.
+    if seconds != seconds.rounded(.down) { return "\(seconds)s" }
+    var rest = Int(seconds)
+    var out = ""
+    for (suffix, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] where rest >= size {
+        out += "\(rest / size)\(suffix)"
+        rest %= size
+    }
+    return out
+}
+
+/// Bytes in the largest binary unit that divides them exactly (`4GiB`, `512MiB`, `1536KiB`),
+/// else plain bytes (`1000B`): always a value parseByteSize reads back unchanged.
+public func formatByteSize(_ bytes: UInt64) -> String {
+    for (suffix, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] as [(String, UInt64)] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 { return "\(bytes >> shift)\(suffix)" }
+    }
+    return "\(bytes)B"
+}

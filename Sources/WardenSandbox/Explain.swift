@@ -35,6 +35,9 @@ extension LaunchPlan {
         row("capabilities", "enforced", "bounding, effective, permitted, ambient cleared; securebits NOROOT locked")
         row("no_new_privs", "enforced", "set before Landlock and seccomp")
         for note in notes { out.append("  note: \(note)") }
+        out.append("  " + LandlockAuditState.explainLine(
+            supervised: seccomp?.notifies ?? false,
+            landlock: LandlockAuditState.current(landlockABI: landlockABI, environment: options.environment)))
 
         if !pathRules.isEmpty {
             out.append("")

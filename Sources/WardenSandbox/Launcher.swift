@@ -19,6 +19,8 @@ public struct RunOutcome: Sendable {
     public var denied = 0
     /// The cgroup refused a fork this many times (pids.max reached).
     public var forkRefusals = 0
+    /// Denials an audit source knows it did not deliver (see LandlockAuditLog.gaps).
+    public var auditGaps: [String] = []
 
     /// The status warden exits with: the agent's own, 128+N for a signal, 124 for a timeout.
     public var exitCode: Int32 {
@@ -42,6 +44,8 @@ public enum Launcher {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
         }
         RunCgroup.removeStale()
+        // Answered by a kernel thread while the set-up below runs.
+        let auditStatus = LandlockAuditLog.query(plan: plan)
         // The ruleset (a couple of hundred rules, each a path lookup) is built on another
         // thread while this one creates the cgroup and clones the child, whose namespace and
         // mount set-up take as long; the child receives it over `channel` once its mounts
@@ -84,7 +88,12 @@ public enum Launcher {
         if channel, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
-        let pid: pid_t = try withSpec(plan, readOnly: readOnly, landlockSock: ruleset != nil ? pair[1] : -1, cgroupTasks: tasks,
+        // Landlock's own denial records (reads above all); inactive unless root with kernel audit on.
+        let landlockLog = LandlockAuditLog.start(plan: plan, status: auditStatus, report: onDenial)
+        defer { landlockLog?.stop() }
+        if supervised, landlockLog != nil { _ = warden_passcred(pair[0]) }
+        let pid: pid_t = try withSpec(plan, readOnly: readOnly, landlockSock: ruleset != nil ? pair[1] : -1,
+                                      landlockFlags: landlockLog == nil ? 0 : LandlockAuditLog.restrictFlags, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]]) { spec in
@@ -137,10 +146,13 @@ public enum Launcher {
         // supervisor has to be running before the report pipe can say anything.
         var supervisor: Supervisor?
         if supervised {
-            let listener = warden_recv_fd(pair[0])
+            var agentPID: pid_t = 0
+            let listener = warden_recv_fd_pid(pair[0], &agentPID)
             close(pair[0])
+            landlockLog?.creator(agentPID)
             if listener >= 0 {
-                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan), report: onDenial)
+                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan),
+                                            report: landlockLog?.noting(onDenial) ?? onDenial)
                 supervisor?.start()
             }
         }
@@ -156,6 +168,7 @@ public enum Launcher {
             let stage = String(cString: warden_stage_name(failure.stage))
             throw SandboxError.child(stage: stage, errno: failure.err)
         }
+        if plan.useInit { landlockLog?.creator(childOf: pid) } else { landlockLog?.creator(pid) }
 
         let timeoutMS = plan.wallTimeout.map { Int64($0 * 1000) } ?? -1
         var raw: Int32 = 0
@@ -172,8 +185,10 @@ public enum Launcher {
             supervisor?.stop()
             let counts = supervisor?.counts ?? (0, 0)
             supervisor = nil
+            landlockLog?.stop()
             return RunOutcome(ending: .timedOut(plan.wallTimeout ?? 0), outOfMemory: false,
-                              intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0)
+                              intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
+                              auditGaps: landlockLog?.gaps ?? [])
         }
         if waited < 0 { throw SandboxError.setup(stage: "wait", errno: -waited) }
         if plan.useInit {
@@ -185,8 +200,10 @@ public enum Launcher {
         supervisor?.stop()
         let counts = supervisor?.counts ?? (0, 0)
         supervisor = nil
+        landlockLog?.stop()
         return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false,
-                          intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0)
+                          intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
+                          auditGaps: landlockLog?.gaps ?? [])
     }
 
     private static func reap(_ pid: pid_t) -> Int32 {
@@ -214,7 +231,8 @@ public enum Launcher {
     }
 
     /// Lays the plan out as C memory that stays valid for the duration of `body`.
-    private static func withSpec<R>(_ plan: LaunchPlan, readOnly: [String], landlockSock: Int32, cgroupTasks: [Int32],
+    private static func withSpec<R>(_ plan: LaunchPlan, readOnly: [String], landlockSock: Int32, landlockFlags: UInt32,
+                                    cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
@@ -261,7 +279,7 @@ public enum Launcher {
                                 spec.n_mounts = Int32(mountBuf.count)
                                 spec.landlock_fd = -1
                                 spec.landlock_sock = landlockSock
-                                spec.landlock_flags = 0
+                                spec.landlock_flags = landlockFlags
                                 spec.child_rules = UnsafePointer(ruleBuf.baseAddress)
                                 spec.n_child_rules = Int32(ruleBuf.count)
                                 spec.bpf = bpfBuf.baseAddress

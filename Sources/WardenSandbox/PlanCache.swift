@@ -15,7 +15,7 @@ import WardenPolicy
 public struct PlanCache: Sendable {
     public let directory: String
 
-    static let magic: [UInt8] = Array("warden-plan-v2\n".utf8)
+    static let magic: [UInt8] = Array("warden-plan-v3\n".utf8)
 
     /// `WARDEN_CACHE=off` disables the cache; `WARDEN_CACHE=DIR` puts it in DIR. Otherwise
     /// $XDG_CACHE_HOME/warden, ~/.cache/warden, or /var/tmp/warden-cache-UID when there is no

@@ -116,6 +116,7 @@ extension CompiledLaunch {
         w.optional(l.processes) { $0.int($1) }
         w.optional(l.openFiles) { $0.int($1) }
         w.optional(l.fileSize) { $0.u64($1) }
+        w.array(l.locations.sorted { $0.key < $1.key }) { w, e in w.str(e.key); w.location(e.value) }
         w.strings(p.env)
 
         w.optional(landlockABI) { $0.int($1) }
@@ -173,7 +174,8 @@ extension CompiledLaunch {
         let allowedBack = try r.array { try $0.located() }
         let limits = Limits(wall: try r.optional { try $0.double() }, cpu: try r.optional { try $0.double() },
                             memory: try r.optional { try $0.u64() }, processes: try r.optional { try $0.int() },
-                            openFiles: try r.optional { try $0.int() }, fileSize: try r.optional { try $0.u64() })
+                            openFiles: try r.optional { try $0.int() }, fileSize: try r.optional { try $0.u64() },
+                            locations: Dictionary(try r.array { r in (try r.str(), try r.location()) }) { $1 })
         let env = try r.strings()
         let profile = Profile(role: role, description: description, file: file, chain: chain, tools: tools,
                               read: read, write: write, scratch: scratchEntries, network: network,

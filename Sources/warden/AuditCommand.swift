@@ -10,6 +10,7 @@ import WardenAudit
 enum AuditExit {
     static let noStore: Int32 = 66      // EX_NOINPUT: the store does not exist
     static let unreadable: Int32 = 74   // EX_IOERR: not an audit store, newer schema, SQLite error
+    static let notPermitted: Int32 = 77 // EX_NOPERM: --prune on a store this user cannot write
 }
 
 struct AuditCommand: ParsableCommand {
@@ -32,6 +33,7 @@ struct AuditCommand: ParsableCommand {
           warden audit --follow --decision denied    denials as they happen
           warden audit --runs --limit 10             the last ten runs
           warden audit --json --run 42 | jq .target  one JSON object per line
+          warden audit --prune --older-than 30d      delete runs that ended 30+ days ago
 
         --since: a duration back from now (90s, 10m, 2h, 1d, 1h30m), a date
         (2026-11-23, midnight UTC) or a time with a zone (2026-11-23T10:00Z,
@@ -39,9 +41,14 @@ struct AuditCommand: ParsableCommand {
         --path: an SQLite GLOB on the target; * and ? also match '/', and
         case matters.
         --limit: the most recent N events, still printed oldest first.
+        --prune --older-than WHEN: deletes, in one transaction, every run that
+        ended before WHEN (same forms as --since) with its events, and runs that
+        never finished whose runner is gone; a run whose runner may still be
+        alive is kept. Run ids are never reused. --dry-run only reports.
 
-        Exit status: 0, also when nothing matches; 64 bad option value;
-        66 no audit store at that path; 74 not a readable audit store.
+        Exit status: 0, also when nothing matches or nothing is pruned; 64 bad
+        option value; 66 no audit store at that path; 74 not a readable audit
+        store; 77 --prune on a store this user cannot write.
         """
     )
 
@@ -89,12 +96,25 @@ struct AuditCommand: ParsableCommand {
     @Flag(name: .long, help: "List runs (newest first) instead of events; takes --role, --since, --limit.")
     var runs = false
 
+    @Flag(name: .long, help: "Delete runs (and their events) that ended before --older-than.")
+    var prune = false
+
+    @Option(name: .long, help: ArgumentHelp("With --prune: the cutoff, as for --since (30d, 2026-10-01).", valueName: "when"))
+    var olderThan: String?
+
+    @Flag(name: .long, help: "With --prune: report what would be deleted, delete nothing.")
+    var dryRun = false
+
     /// The parsed filter, set by validate().
     private var filter = AuditFilter()
 
     private enum CodingKeys: String, CodingKey {
         case audit, workspace, role, kind, runID, since, decision, pathGlob, limit, summary, follow, json, runs
+        case prune, olderThan, dryRun
     }
+
+    /// The --prune cutoff, set by validate().
+    private var pruneCutoff: Int64?
 
     mutating func validate() throws {
         var f = AuditFilter(role: role, runID: runID, pathGlob: pathGlob, limit: limit)
@@ -129,11 +149,13 @@ struct AuditCommand: ParsableCommand {
         if audit != nil && workspace != nil {
             throw ValidationError("--audit and --workspace both name the store; give one")
         }
+        pruneCutoff = try validatePrune()
         filter = f
     }
 
     func run() throws {
         let path = audit.map(absolute) ?? AuditStore.defaultPath(workspace: absolute(workspace ?? currentDirectory()))
+        if let cutoff = pruneCutoff { return try runPrune(path: path, cutoff: cutoff) }
         let query: AuditQuery
         do {
             query = AuditQuery(store: try AuditStore(path: path, mode: .readOnly))

@@ -96,5 +96,33 @@ struct CLITests {
         }
         let since = try Warden.audit(["--audit", path, "--since", "2026-11-23T10:00:00"])
         #expect(since.stderr.contains("no time zone: add Z for UTC"))
+
+        for args in [["--prune"], ["--older-than", "30d"], ["--dry-run"], ["--prune", "--older-than", "30x"],
+                     ["--prune", "--older-than", "30d", "--kind", "exec"], ["--prune", "--older-than", "1d", "--follow"]] {
+            let r = try Warden.audit(["--audit", path] + args)
+            #expect(r.status == 64, "\(args): \(r.status) \(r.stderr)")
+        }
+        #expect(try Warden.audit(["--audit", dir.file("nope.db"), "--prune", "--older-than", "1d"]).status == 66)
+        #expect(access(dir.file("nope.db"), F_OK) != 0)
+        #expect(try Warden.audit(["--audit", notAStore, "--prune", "--older-than", "1d"]).status == 74)
+        #expect(try String(contentsOfFile: notAStore, encoding: .utf8) == "hello\n")  // not turned into a store
+    }
+
+    @Test func pruneRemovesTheOldRunAndSaysSo() throws {
+        let dry = try Warden.audit(["--audit", path, "--prune", "--older-than", "30d", "--dry-run"])
+        let line = dry.stdout.first ?? ""
+        #expect(dry.status == 0 && dry.stdout.count == 1, "\(dry)")
+        #expect(line.hasPrefix("would prune 1 run and 3 events from before ") && line.hasSuffix("Z: run 1"), "\(line)")
+        #expect(try Warden.audit(["--audit", path, "--runs"]).stdout.count == 1)
+
+        let r = try Warden.audit(["--audit", path, "--prune", "--older-than", "30d", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data((r.stdout.first ?? "").utf8)) as? [String: Any])
+        #expect(object["removed_runs"] as? [Int] == [1])
+        #expect(object["removed_events"] as? Int == 3)
+        #expect(object["dry_run"] as? Bool == false)
+        #expect(try Warden.audit(["--audit", path, "--runs", "--json"]).stdout.isEmpty)
+        let again = try Warden.audit(["--audit", path, "--prune", "--older-than", "30d"])
+        #expect(again.stdout.first?.hasPrefix("nothing to prune: no run ended before ") == true, "\(again)")
     }
 }

@@ -29,8 +29,11 @@ final class BuiltinProfileTests: XCTestCase {
             XCTAssertEqual(profile.network, .off, name)
             XCTAssertEqual(profile.read.map(\.value), ["workspace"], name)
             XCTAssertEqual(profile.env, ["PATH", "HOME", "LANG", "LC_ALL", "TERM", "TZ", "USER", "LOGNAME"])
-            XCTAssertEqual(profile.limits, Limits(wall: 1_800, memory: 4 << 30, processes: 256,
-                                                  openFiles: 1_024, fileSize: 1 << 30))
+            var limits = profile.limits
+            XCTAssertEqual(limits.locations["wall"]?.file, "profiles/base.yaml", name)
+            limits.locations = [:]
+            XCTAssertEqual(limits, Limits(wall: 1_800, memory: 4 << 30, processes: 256,
+                                          openFiles: 1_024, fileSize: 1 << 30))
             for tool in profile.tools {
                 XCTAssertTrue(tool.value.hasPrefix("/"), tool.value)
                 // A trailing slash names a toolchain directory (e.g. /usr/lib/gcc/ for cc1).

@@ -48,12 +48,39 @@ final class ExtendsTests: XCTestCase {
         XCTAssertEqual(profile.deniedSyscalls[0].location.description, "\(parent):9:19")
         XCTAssertNil(profile.deniedSyscalls[2].viaSet)
         XCTAssertEqual(profile.deniedSyscalls[2].location.description, "\(parent):9:34")
-        XCTAssertEqual(profile.limits, Limits(wall: 3_600, cpu: 300, memory: 1 << 30, processes: 10))
+        var limits = profile.limits
+        limits.locations = [:]  // checked in testLimitLocationsFollowTheOverride
+        XCTAssertEqual(limits, Limits(wall: 3_600, cpu: 300, memory: 1 << 30, processes: 10))
         XCTAssertEqual(profile.env, ["PATH", "HOME", "LANG"])
 
         let parentProfile = try ws.loader().profile(named: "parent")
         XCTAssertEqual(parentProfile.network, .allow(ports: [443]))
         XCTAssertEqual(parentProfile.chain, [])
+    }
+
+    /// Each limit keeps the line that set it, the child's where it overrides: the line the
+    /// audit's fix for a hit limit points at.
+    func testLimitLocationsFollowTheOverride() throws {
+        let ws = TempWorkspace()
+        let parent = ws.write("profiles/parent.yaml", """
+            role: parent
+            tools: [cat]
+            limits:
+              wall: 10m
+              memory: 1GiB
+              processes: 10
+            """)
+        let child = ws.write("profiles/child.yaml", """
+            role: child
+            extends: parent
+            limits: {wall: 1h}
+            """)
+        let limits = try ws.loader(searchPath: "/usr/bin:/bin").profile(named: "child").limits
+        XCTAssertEqual(limits.wall, 3_600)
+        XCTAssertEqual(limits.locations["wall"]?.description, "\(child):3:16")
+        XCTAssertEqual(limits.locations["memory"]?.description, "\(parent):5:11")
+        XCTAssertEqual(limits.locations["processes"]?.description, "\(parent):6:14")
+        XCTAssertNil(limits.locations["cpu"])
     }
 
     func testAllowTakesBackAlongTheChain() throws {

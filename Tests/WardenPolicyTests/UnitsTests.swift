@@ -45,3 +45,27 @@ final class UnitsTests: XCTestCase {
         }
     }
 }
+
+final class UnitFormattingTests: XCTestCase {
+    func testDurationsPrintAsWrittenAndReadBack() {
+        XCTAssertEqual(formatDuration(1_800), "30m")
+        XCTAssertEqual(formatDuration(5_400), "1h30m")
+        XCTAssertEqual(formatDuration(93_600), "1d2h")
+        XCTAssertEqual(formatDuration(90), "1m30s")
+        XCTAssertEqual(formatDuration(1.5), "1.5s")
+        XCTAssertEqual(formatDuration(0.25), "250ms")
+        for seconds in [1.0, 59, 61, 3_600, 86_401, 2.75, 0.5] {
+            XCTAssertEqual(parseDuration(formatDuration(seconds)), seconds, "\(seconds)")
+        }
+    }
+
+    func testSizesUseTheLargestExactUnit() {
+        XCTAssertEqual(formatByteSize(4 << 30), "4GiB")
+        XCTAssertEqual(formatByteSize(512 << 20), "512MiB")
+        XCTAssertEqual(formatByteSize(1536 << 10), "1536KiB")
+        XCTAssertEqual(formatByteSize(1000), "1000B")
+        for bytes: UInt64 in [1, 1024, 3 << 40, 12345, 1 << 20 + 1] {
+            XCTAssertEqual(parseByteSize(formatByteSize(bytes)), bytes, "\(bytes)")
+        }
+    }
+}

@@ -168,6 +168,38 @@ int warden_send_fd(int sock, int fd);
 /// The fd received, or -errno (EPIPE: the peer closed without sending).
 int warden_recv_fd(int sock);
 
+/// SO_PASSCRED on the runner's end of the notify socket, before the spawn. 0 or -errno.
+int warden_passcred(int sock);
+/// warden_recv_fd, also returning the sender's pid as the runner sees it (0 if not stamped).
+int warden_recv_fd_pid(int sock, pid_t *sender);
+
+// ---- kernel audit (the Landlock denial log; root only) ----
+struct warden_audit_status {
+    uint32_t enabled;       // 0 off, 1 on, 2 on and locked
+    uint32_t failure;       // 0 silent, 1 printk, 2 panic: what the kernel does when records are lost
+    uint32_t daemon_pid;    // auditd, or 0
+    uint32_t backlog_limit;
+    uint32_t lost;
+    uint32_t backlog;
+};
+/// AUDIT_GET. 0 or -errno (EPERM without CAP_AUDIT_CONTROL, ECONNREFUSED outside the
+/// initial user namespace).
+int warden_audit_status(struct warden_audit_status *out);
+/// The same in two halves, so that a launch can do other work while the kernel answers
+/// (its reply comes from a kernel thread it starts for the purpose: ~0.1 ms here).
+/// _send returns the socket to pass to _receive (which closes it), or -errno.
+int warden_audit_status_send(void);
+int warden_audit_status_receive(int sock, struct warden_audit_status *out);
+/// AUDIT_SET of the enabled flag. 0 or -errno.
+int warden_audit_set_enabled(uint32_t enabled);
+/// Logs `text` as an AUDIT_TRUSTED_APP record. 0 or -errno.
+int warden_audit_user_message(const char *text);
+/// A socket bound to the read-only multicast group (AUDIT_NLGRP_READLOG), or -errno.
+int warden_audit_open_log(int rcvbuf);
+/// One record without blocking: its text (NUL-terminated) and type. Length or -errno
+/// (EAGAIN: nothing queued; ENOBUFS: records were dropped because the buffer was full).
+ssize_t warden_audit_recv(int fd, char *text, size_t cap, uint16_t *type);
+
 // ---- the runner side ----
 /// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to `pid` from now on (0: stop forwarding).
 void warden_forward_signals(pid_t pid);
