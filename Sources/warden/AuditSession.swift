@@ -107,6 +107,7 @@ final class AuditSession: @unchecked Sendable {
             switch d.list {
             case "tools": suggestion = Suggestion.tool(d.target, at: at)
             case "write": suggestion = Suggestion.write(d.target, workspace: workspace, at: at)
+            case "read": suggestion = Suggestion.read(d.target, workspace: workspace, at: at)
             case "syscalls":
                 let name = String(d.target.prefix { $0 != "(" })
                 suggestion = Suggestion.syscall(name, deniedBy: d.set, at: at)
@@ -132,20 +133,24 @@ final class AuditSession: @unchecked Sendable {
         let store = self.store, writer = self.writer, runID = self.runID
         lock.unlock()
         guard let store, let writer, let runID else { return nil }
-        let limitsAt = "\(plan.profile.file) limits"
-        func limit(_ target: String, _ message: String) {
-            writer.record(event(runID: runID, pid: 0, kind: .limit, target: target, decision: .denied,
-                                rule: limitsAt, message: message, suggestion: nil))
+        // Each limit row names the line that set the limit and how to raise it.
+        func limit(_ key: String, _ target: String, _ message: String) {
+            writer.record(limitEvent(key, runID: runID, target: target, message: message))
         }
         if let o = outcome {
-            if case let .timedOut(s) = o.ending { limit("wall clock", "the process tree was killed after \(s)s") }
-            if o.outOfMemory { limit("memory", "the memory limit was reached; the OOM killer fired") }
-            if o.forkRefusals > 0 { limit("processes", "\(o.forkRefusals) forks refused at the processes limit") }
+            if case let .timedOut(s) = o.ending { limit("wall", "wall clock", "the process tree was killed after \(s)s") }
+            if o.outOfMemory { limit("memory", "memory", "the memory limit was reached; the OOM killer fired") }
+            if o.forkRefusals > 0 { limit("processes", "processes", "\(o.forkRefusals) forks refused at the processes limit") }
         }
         let summary = writer.finish()
-        var problem = summary.complete ? nil : "\(summary.lost) events lost: \(summary.firstError ?? "write failed")"
+        var problems: [String] = []
+        if !summary.complete { problems.append("\(summary.lost) events lost: \(summary.firstError ?? "write failed")") }
+        // Denials the kernel's audit queue dropped before the Landlock collector saw them.
+        problems += outcome?.auditGaps ?? []
+        var problem = problems.isEmpty ? nil : problems.joined(separator: "; ")
         do {
-            try store.finishRun(id: runID, exitStatus: status, counts: summary.counts, auditComplete: summary.complete)
+            try store.finishRun(id: runID, exitStatus: status, counts: summary.counts,
+                                auditComplete: summary.complete && (outcome?.auditGaps.isEmpty ?? true))
         } catch {
             problem = (problem.map { $0 + "; " } ?? "") + "the run's row was not finished: \(error)"
         }

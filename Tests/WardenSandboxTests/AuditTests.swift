@@ -172,4 +172,24 @@ extension Fixture {
         #expect(runs.status == 0 && lines.count == 7, "\(runs)")
         #expect(lines.allSatisfy { $0.contains("\"exit_status\":") && !$0.contains("\"exit_status\":null") }, "\(runs)")
     }
+
+    /// A limit the run hit is one `limit` row naming what set it and how to raise it.
+    @Test(arguments: Identity.all)
+    func aLimitHitIsARowWithItsFix(_ id: Identity) {
+        let fx = Fixture(id)
+        fx.prepareAuditDir()
+        let timedOut = fx.run(profile: fx.profile("code"), [fx.probe, "sleep", "20"], options: ["--audit", fx.auditDB, "--timeout", "1s"])
+        #expect(timedOut.status == 124, "\(timedOut)")
+        let byTimeout = fx.auditRows(["--kind", "limit"])
+        #expect(byTimeout.count == 1, "\(byTimeout)")
+        #expect(byTimeout.first?["suggestion"] as? String == "run with a longer --timeout than 1s", "\(byTimeout)")
+
+        let wall = fx.profile("code", extra: "limits: { wall: 1s }\n")
+        let hit = fx.run(profile: wall, [fx.probe, "sleep", "20"], options: ["--audit", fx.auditDB])
+        #expect(hit.status == 124, "\(hit)")
+        let rows = fx.auditRows(["--kind", "limit"])
+        #expect(rows.count == 2, "\(rows)")
+        let fix = rows.compactMap { $0["suggestion"] as? String }.first { $0.hasPrefix("raise limits.wall") }
+        #expect(fix?.contains(" in \(wall):") == true, "\(rows)")
+    }
 }
