@@ -92,16 +92,7 @@ final class DirectoryFD {
         guard let st = try stat(name) else { return }
         if st.st_mode & S_IFMT == S_IFDIR {
             let sub = try directory(name)
-            guard let dir = fdopendir(dup(sub.fd)) else { throw GateError.io(operation: "opendir \(sub.path)", errno: errno) }
-            var names: [String] = []
-            while let e = readdir(dir) {
-                let n = withUnsafePointer(to: e.pointee.d_name) {
-                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                }
-                if n != "." && n != ".." { names.append(n) }
-            }
-            closedir(dir)
-            for n in names { try sub.removeTree(n) }
+            for n in try sub.entries() { try sub.removeTree(n) }
             guard unlinkat(fd, name, AT_REMOVEDIR) == 0 else { throw GateError.io(operation: "rmdir \(path)/\(name)", errno: errno) }
         } else {
             guard unlinkat(fd, name, 0) == 0 || errno == ENOENT else { throw GateError.io(operation: "unlink \(path)/\(name)", errno: errno) }

@@ -40,8 +40,8 @@ public final class Gate {
             findings += try preflight(changeset)
             if !findings.isEmpty { throw GateRejection(findings: findings) }
             let seq = try store.version() + 1
+            // recoverLocked left txn/ empty: no stale directory can hold this number.
             let txnRoot = try gateDir.directory("txn")
-            try txnRoot.removeTree("\(seq)")
             let txn = try txnRoot.makeDirectories("\(seq)")
             var entries: [GateJournal.Entry] = []
             var stagingFindings: [GateFinding] = []
