@@ -61,6 +61,17 @@ extension Gate {
         }
     }
 
+    /// Whether `collectSnapshots` could find anything to remove: a directory listing, so that
+    /// a run ending in a tidy workspace does not take the gate lock for nothing.
+    public func mayHaveStaleSnapshots() -> Bool {
+        guard let dir = try? gateDir.directory("snapshots"), let names = try? dir.entries() else { return false }
+        let current = currentVersionHint()
+        return names.contains { name in
+            if name.hasSuffix(".lock") { return false }
+            return Int64(name) == nil || Int64(name) != current
+        }
+    }
+
     /// Removes snapshots no view needs any more. Returns the versions removed.
     @discardableResult
     public func collectSnapshots(keeping kept: Set<Int64> = []) throws -> [Int64] {

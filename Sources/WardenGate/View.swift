@@ -119,10 +119,20 @@ public final class View {
         lease = nil
     }
 
+    /// Replaced by rename but not fsynced: the upper layer it describes is not synced either
+    /// (an agent's unsubmitted work does not survive a power loss), and an fsync here would
+    /// cost every launch a few milliseconds.
     private func save() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try dir.writeAtomically("view.json", try encoder.encode(record))
+        let data = try encoder.encode(record)
+        let out = openat(dir.fd, "view.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard out >= 0 else { throw GateError.io(operation: "create \(directory)/view.json.tmp", errno: errno) }
+        defer { close(out) }
+        try data.withUnsafeBytes { try writeAll(out, $0, what: "\(directory)/view.json.tmp") }
+        guard renameat(dir.fd, "view.json.tmp", dir.fd, "view.json") == 0 else {
+            throw GateError.io(operation: "rename \(directory)/view.json", errno: errno)
+        }
     }
 
     static func validRunName(_ run: String) -> Bool {

@@ -93,6 +93,9 @@ struct Run: ParsableCommand {
         }
         if explain {
             print(plan.explain(showBPF: bpf))
+            print(view
+                ? "view: private overlay of \(root) over the snapshot of its current version; at exit the changes go to the gate (--commit \(commit.rawValue)\(keep ? ", --keep" : ""))"
+                : "view: none (--no-view): the agent writes its zones in the workspace directly, without the gate")
             if !plan.missing.isEmpty {
                 complain("this launch would be refused: " + plan.missing.map(\.feature).joined(separator: ", ") + " missing")
                 throw ExitCode(WardenExit.refused)

@@ -110,6 +110,7 @@ final class ViewSession {
 
     /// Snapshots that neither a running view holds nor a kept view names go.
     private func collect() {
+        guard gate.mayHaveStaleSnapshots() else { return }
         let kept = Set(View.all(gate: gate).map(\.base))
         _ = try? gate.collectSnapshots(keeping: kept)
     }
