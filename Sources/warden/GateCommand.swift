@@ -99,9 +99,11 @@ struct GateCommand: ParsableCommand {
             let gate = try place.gate()
             let loader = try makeLoader(workspace: gate.workspace)
             let role = try loadProfile(loader, profile)
-            let validator = GateValidator(role: role.role, zones: role.write)
+            let policy = try loadWorkspacePolicy(loader)
+            let validator = GateValidator(profile: role, policy: policy)
             do {
-                let changeset = try ChangesetScanner.scan(upper: absolute(from), base: try base ?? gate.version())
+                let changeset = try ChangesetScanner.scan(upper: absolute(from), base: try base ?? gate.version(),
+                                                          limits: validator.limits)
                 let seq = try gate.commit(changeset, validator: validator, run: runID)
                 print(place.json ? "{\"committed\":\(seq),\"entries\":\(changeset.entries.count)}" : "committed version \(seq) (\(changeset.entries.count) entries)")
             } catch let rejection as GateRejection {
