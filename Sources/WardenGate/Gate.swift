@@ -25,6 +25,13 @@ public final class Gate {
         _ = try gateDir.makeDirectories("txn")
         _ = try gateDir.makeDirectories("history")
         store = try GateStore(path: workspace + "/.warden/gate.db")
+        // The first gate to see the workspace takes its starting point: what is there now is
+        // not a hand edit, whatever comes later is.
+        if try !store.hasManifest() {
+            try withLock {
+                if try !store.hasManifest() { try store.startManifest(try stamps(at: ""), version: try store.version()) }
+            }
+        }
     }
 
     /// The workspace version a new view starts from.
@@ -36,6 +43,8 @@ public final class Gate {
     public func commit(_ changeset: Changeset, validator: GateValidator, run: String, task: String? = nil) throws -> Int64 {
         try withLock {
             try recoverLocked()
+            // Hand edits become their own commit first, so a stale change to one conflicts.
+            try recordHumanEditsLocked()
             var findings = try validator.validate(changeset, index: store)
             findings += try preflight(changeset)
             if !findings.isEmpty { throw GateRejection(findings: findings) }
@@ -117,7 +126,7 @@ public final class Gate {
         for dir in touched.values { try dir.sync() }
         try history.sync()
         try store.record(seq: journal.seq, role: journal.role, run: journal.run, task: journal.task, base: journal.base,
-                         timeNS: journal.timeNS, changes: journal.recordedChanges)
+                         timeNS: journal.timeNS, changes: journal.recordedChanges, manifest: try manifestUpdate(for: journal))
         try txnRoot.removeTree("\(journal.seq)")
         try txnRoot.sync()
     }

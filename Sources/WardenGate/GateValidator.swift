@@ -100,7 +100,7 @@ public struct GateValidator {
             }
             if let conflict = try conflict(entry, base: changeset.base, index: index) {
                 findings.append(GateFinding(path, .conflict,
-                    "changed since version \(changeset.base) by commit \(conflict.seq) (role \(conflict.role), run \(conflict.run), \(isoTime(conflict.timeNS)))"))
+                    "changed since version \(changeset.base) by commit \(conflict.seq) (role \(conflict.role), \(conflict.run.isEmpty ? "" : "run \(conflict.run), ")\(isoTime(conflict.timeNS)))"))
             }
         }
         return findings

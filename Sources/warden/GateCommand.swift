@@ -37,19 +37,26 @@ struct GateCommand: ParsableCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The workspace version; finishes a commit a killed gate left half-done.")
+        static let configuration = CommandConfiguration(
+            abstract: "The workspace version and paths edited by hand since; finishes a commit a killed gate left half-done.")
         @OptionGroup var place: Place
 
         func run() throws {
             let gate = try place.gate()
-            try gate.recover()
+            let edits = try gate.scanHumanEdits()
             let version = try gate.version()
             let last = try gate.store.commits(limit: 1).first
             if place.json {
-                print("{\"version\":\(version),\"last\":\(last.map(commitJSON) ?? "null")}")
-            } else {
-                print("workspace \(gate.workspace) at version \(version)")
-                if let last { print("last commit: " + commitLine(last)) }
+                let paths = edits.changes.map { "{\"path\":\(AuditJSON.string($0.path)),\"action\":\"\($0.action)\"}" }
+                print("{\"version\":\(version),\"last\":\(last.map(commitJSON) ?? "null"),\"hand_edits\":[\(paths.joined(separator: ","))]}")
+                return
+            }
+            print("workspace \(gate.workspace) at version \(version)")
+            if let last { print("last commit: " + commitLine(last)) }
+            if !edits.isEmpty {
+                let n = edits.changes.count
+                print("\(n) path\(n == 1 ? "" : "s") edited by hand since version \(edits.since); the next commit records them")
+                for c in edits.changes { print("  \(c.action.padding(9)) \(c.path)") }
             }
         }
     }
@@ -123,7 +130,7 @@ struct GateCommand: ParsableCommand {
 }
 
 func commitLine(_ c: GateStore.Commit) -> String {
-    "\(c.seq)  \(AuditTime.iso(c.timeNS))  \(c.role)  run \(c.run)  base \(c.base)  \(c.changes.count) path\(c.changes.count == 1 ? "" : "s")"
+    "\(c.seq)  \(AuditTime.iso(c.timeNS))  \(c.role)  \(c.run.isEmpty ? "" : "run \(c.run)  ")base \(c.base)  \(c.changes.count) path\(c.changes.count == 1 ? "" : "s")"
 }
 
 func commitJSON(_ c: GateStore.Commit) -> String {
