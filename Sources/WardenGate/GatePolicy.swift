@@ -22,5 +22,6 @@ extension GateValidator {
         self.init(role: profile.role, zones: profile.write,
                   ownership: policy.ownership.map { OwnershipZone(zone: $0.zone, owner: $0.owner.value) },
                   limits: GateLimits(policy.gate))
+        profileFile = profile.file
     }
 }

@@ -44,6 +44,8 @@ public struct GateValidator {
     public var zones: [WriteZone]
     public var ownership: [OwnershipZone]
     public var limits: GateLimits
+    /// The profile the role came from, for the audit rows of its commits ("" when none).
+    public var profileFile = ""
     /// First components only the gate itself may write.
     public static let reserved = [".git", ".warden"]
 

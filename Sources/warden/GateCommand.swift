@@ -17,8 +17,9 @@ struct GateCommand: ParsableCommand {
           warden gate log --limit 20         # newest commits first
           warden gate show 12                # one commit's paths and hashes
           warden gate apply --profile code --from UPPER --base 11
+          warden gate revert 12              # the inverse of commit 12, as a new commit
         """,
-        subcommands: [Status.self, Log.self, Show.self, Apply.self]
+        subcommands: [Status.self, Log.self, Show.self, Apply.self, Revert.self]
     )
 
     struct Place: ParsableArguments {
@@ -108,23 +109,68 @@ struct GateCommand: ParsableCommand {
             let role = try loadProfile(loader, profile)
             let policy = try loadWorkspacePolicy(loader)
             let validator = GateValidator(profile: role, policy: policy)
-            do {
+            try place.report(gate: gate, policy: policy) { reporting in
                 let changeset = try ChangesetScanner.scan(upper: absolute(from), base: try base ?? gate.version(),
                                                           limits: validator.limits)
-                let seq = try gate.commit(changeset, validator: validator, run: runID)
-                print(place.json ? "{\"committed\":\(seq),\"entries\":\(changeset.entries.count)}" : "committed version \(seq) (\(changeset.entries.count) entries)")
-            } catch let rejection as GateRejection {
-                if place.json {
-                    for f in rejection.findings {
-                        print("{\"path\":\(AuditJSON.string(f.path)),\"rule\":\"\(f.rule.rawValue)\",\"message\":\(AuditJSON.string(f.message))}")
-                    }
-                }
-                complain(rejection.description)
-                throw ExitCode(WardenExit.gateRejected)
-            } catch let error as GateError {
-                complain("\(error)")
-                throw ExitCode(WardenExit.internalError)
+                return try gate.submit(changeset, validator: validator, run: runID, reporting: reporting)
             }
+        }
+    }
+
+    struct Revert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply the inverse of a commit as a new commit.",
+            discussion: """
+            What the commit replaced comes back, what it created is deleted. Refused (exit 73,
+            nothing changed) when a later commit or a hand edit changed any of its paths again.
+            """)
+        @OptionGroup var place: Place
+        @Argument(help: "The commit to undo.") var seq: Int64
+        @Option(name: .customLong("as"), help: "Commit as this role, within its write zones (default: human, anything but .git/ and .warden/).")
+        var role: String?
+        @Option(name: .customLong("run"), help: "The run to record the commit under.") var runID = "manual"
+
+        func run() throws {
+            let gate = try place.gate()
+            let loader = try makeLoader(workspace: gate.workspace)
+            let policy = try loadWorkspacePolicy(loader)
+            let validator = try role.map { GateValidator(profile: try loadProfile(loader, $0), policy: policy) }
+                ?? .human(limits: GateLimits(policy.gate))
+            try place.report(gate: gate, policy: policy) { reporting in
+                do {
+                    return try gate.submitRevert(seq, validator: validator, run: runID, reporting: reporting)
+                } catch let refusal as RevertRefusal {
+                    complain(refusal.message)
+                    throw ExitCode(WardenExit.gateRejected)
+                }
+            }
+        }
+    }
+}
+
+extension GateCommand.Place {
+    /// Runs one commit with the workspace's reporting (audit rows, git) and prints its outcome:
+    /// the new version, or every finding with exit 73.
+    func report(gate: Gate, policy: WorkspacePolicy, _ body: (GateReporting) throws -> GateCommitResult) throws {
+        let (reporting, warning) = GateReporting.workspace(gate.workspace, policy: policy)
+        if let warning { complain(warning) }
+        do {
+            let result = try body(reporting)
+            if let human = result.handEdits { complain("hand edits recorded first as commit \(human) (role human)") }
+            for w in result.warnings { complain(w) }
+            print(json ? "{\"committed\":\(result.seq),\"hand_edits\":\(result.handEdits.map(String.init) ?? "null")}"
+                       : "committed version \(result.seq)")
+        } catch let rejection as GateRejection {
+            if json {
+                for f in rejection.findings {
+                    print("{\"path\":\(AuditJSON.string(f.path)),\"rule\":\"\(f.rule.rawValue)\",\"message\":\(AuditJSON.string(f.message))}")
+                }
+            }
+            complain(rejection.description)
+            throw ExitCode(WardenExit.gateRejected)
+        } catch let error as GateError {
+            complain("\(error)")
+            throw ExitCode(WardenExit.internalError)
         }
     }
 }
