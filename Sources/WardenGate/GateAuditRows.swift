@@ -25,7 +25,14 @@ enum GateAuditRows {
         rejection.findings.map { f in
             AuditEvent(runID: runID(run), role: validator.role, profileFile: validator.profileFile, pid: getpid(),
                        kind: .gate, target: f.path.isEmpty ? "(changeset)" : f.path, decision: .denied,
-                       rule: f.rule.rawValue, message: f.message)
+                       rule: f.rule.rawValue, message: f.message, suggestion: suggestion(f, validator))
         }
+    }
+
+    /// Only a zone finding has a profile fix; the others are the policy (ownership, limits),
+    /// the workspace (conflicts) or the agent's own doing (paths, types).
+    static func suggestion(_ f: GateFinding, _ validator: GateValidator) -> String? {
+        guard f.rule == .zone, let zone = validator.zones.first else { return nil }
+        return Suggestion.write(f.path, workspace: "/", at: "\(zone.location.file):\(zone.location.line)")
     }
 }
