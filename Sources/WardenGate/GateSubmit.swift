@@ -70,9 +70,15 @@ extension Gate {
     func commitReporting(_ changeset: Changeset, validator: GateValidator, run: String, task: String?,
                          git: Bool) throws -> GateCommitResult {
         try withLock {
-            let (seq, handEdits) = try commitLocked(changeset, validator: validator, run: run, task: task)
-            var warnings: [String] = []
-            if git, let warning = gitCommitLocked(seq) { warnings.append(warning) }
+            let (seq, handEdits): (Int64, Int64?)
+            do {
+                (seq, handEdits) = try commitLocked(changeset, validator: validator, run: run, task: task)
+            } catch let rejection as GateRejection {
+                // The hand edits were recorded all the same: they get their git commit too.
+                if git, let human = rejection.handEdits { _ = gitCommitLocked(human) }
+                throw rejection
+            }
+            let warnings = git ? [handEdits, seq].compactMap { $0 }.compactMap(gitCommitLocked) : []
             return GateCommitResult(seq: seq, handEdits: handEdits, warnings: warnings)
         }
     }
