@@ -109,12 +109,9 @@ struct WorkspacePolicyParser {
 
     private mutating func parseOwnership(_ node: Node, _ yaml: YAMLFile, into policy: inout WorkspacePolicy,
                                          log: inout DiagnosticLog) {
-        if YAMLFile.isNull(node) { return }
-        guard let mapping = node.mapping else {
-            log.error(yaml.location(node), "expected a mapping of zones to roles for 'ownership', got \(YAMLFile.kind(node))",
-                      hint: #"write it as ownership: { "Sources/**": code, "Tests/**": test }"#)
-            return
-        }
+        guard let mapping = yaml.mapping(node, for: "ownership", what: "a mapping of zones to roles",
+                                         example: #"ownership: { "Sources/**": code, "Tests/**": test }"#, log: &log)
+        else { return }
         for (keyNode, value) in mapping {
             guard let pattern = yaml.string(keyNode, for: "ownership", log: &log) else { continue }
             guard value.scalar != nil, !YAMLFile.isNull(value) else {
@@ -161,12 +158,8 @@ struct WorkspacePolicyParser {
     }
 
     private func parseGate(_ node: Node, _ yaml: YAMLFile, into gate: inout GateSettings, log: inout DiagnosticLog) {
-        if YAMLFile.isNull(node) { return }
-        guard let mapping = node.mapping else {
-            log.error(yaml.location(node), "expected a mapping for 'gate', got \(YAMLFile.kind(node))",
-                      hint: "write gate: { max_files: 5000, max_bytes: 64MiB }")
-            return
-        }
+        guard let mapping = yaml.mapping(node, for: "gate", example: "gate: { max_files: 5000, max_bytes: 64MiB }", log: &log)
+        else { return }
         var allowed = WorkspacePolicy.gateKeys
         allowed.append("forbid")
         for (key, keyNode, value) in yaml.knownEntries(of: mapping, allowed: allowed, in: "gate", log: &log) {

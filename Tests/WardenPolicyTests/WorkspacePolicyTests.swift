@@ -80,6 +80,18 @@ final class WorkspacePolicyTests: XCTestCase {
         XCTAssertTrue(errors.allSatisfy { $0.hint != nil }, errors.map(\.description).joined(separator: "\n"))
     }
 
+    func testSectionsThatAreNotMappings() throws {
+        let ws = TempWorkspace()
+        let path = ws.write("policies/a.yaml", "ownership: [code]\ngate: 5\n")
+        let errors = loadErrors { try ws.loader().workspacePolicy() }
+        let ownership = assertDiagnostic(errors, at: "\(path):1:12", "expected a mapping of zones to roles for 'ownership', got a list")
+        XCTAssertEqual(ownership?.hint, #"write ownership: { "Sources/**": code, "Tests/**": test }"#)
+        assertDiagnostic(errors, at: "\(path):2:7", "expected a mapping for 'gate', got '5'")
+        // Null is an empty section.
+        ws.write("policies/a.yaml", "ownership:\ngate:\n")
+        XCTAssertEqual(try ws.loader().workspacePolicy().ownership, [])
+    }
+
     func testMalformedYAMLWithAPolicyKeyIsNotSkipped() throws {
         let ws = TempWorkspace()
         let path = ws.write("policies/broken.yaml", "ownership:\n  Sources/**: code\n   Tests/**: test\n")
