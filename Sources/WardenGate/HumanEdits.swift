@@ -125,7 +125,9 @@ extension Gate {
             let n = readlinkat(parent.fd, name, &buf, 4096)
             return n < 0 ? nil : sha256(Data(buf[..<n].map { UInt8(bitPattern: $0) }))
         }
-        guard stamp.type == "file" else { return nil }
+        // A commit must not stall reading a huge file someone dropped in: past the default
+        // per-file limit the edit is recorded without a hash.
+        guard stamp.type == "file", stamp.size <= GateLimits().maxFileBytes else { return nil }
         let fd = openat(parent.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
