@@ -55,7 +55,7 @@ static const char *const stage_names[] = {
     [WARDEN_STAGE_MOUNT_BIND] = "bind mount",
     [WARDEN_STAGE_REMOUNT_NOEXEC] = "remount noexec",
     [WARDEN_STAGE_MOUNT_PROC] = "mount /proc",
-    [WARDEN_STAGE_SCRATCH_RULE] = "landlock_add_rule (scratch or /proc)",
+    [WARDEN_STAGE_SCRATCH_RULE] = "landlock_add_rule (scratch, /proc or the view)",
     [WARDEN_STAGE_FORK_AGENT] = "fork agent",
     [WARDEN_STAGE_SETRLIMIT] = "setrlimit",
     [WARDEN_STAGE_CAPBSET_DROP] = "PR_CAPBSET_DROP",
@@ -73,6 +73,10 @@ static const char *const stage_names[] = {
     [WARDEN_STAGE_NOTIFY_SEND] = "send the seccomp listener to the supervisor",
     [WARDEN_STAGE_MOUNT_READONLY] = "make host mounts read-only (mount_setattr)",
     [WARDEN_STAGE_LANDLOCK_RECEIVE] = "receive the Landlock ruleset from the runner",
+    [WARDEN_STAGE_VIEW_TREE] = "clone the workspace's .warden/.git mounts (open_tree)",
+    [WARDEN_STAGE_MOUNT_VIEW] = "mount the overlay view of the workspace",
+    [WARDEN_STAGE_VIEW_ATTACH] = "attach .warden/.git inside the view (move_mount)",
+    [WARDEN_STAGE_MOUNT_HIDE] = "hide the gate's directories from the agent",
 };
 
 const char *warden_stage_name(int stage) {
@@ -140,19 +144,87 @@ static void bind_noexec(const struct warden_spec *spec, const char *source, cons
         fail(spec, WARDEN_STAGE_REMOUNT_NOEXEC);
 }
 
+#define WARDEN_ATTR_RDONLY 0x1ULL
+#define WARDEN_ATTR_NOX 0xEULL /* MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC */
+
+static long set_mount_attr(int dfd, const char *path, unsigned flags, uint64_t set, uint64_t clr) {
+    struct { uint64_t set, clr, propagation, userns; } attr = {set, clr, 0, 0};
+    return syscall(442 /* mount_setattr */, dfd, path, flags, &attr, sizeof attr);
+}
+
+// `dir` + `name` into `buf`; false when it does not fit (no malloc in this process).
+static bool join_path(char *buf, size_t size, const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    if (a + b + 1 > size) return false;
+    memcpy(buf, dir, a);
+    memcpy(buf + a, name, b + 1);
+    return true;
+}
+
+// The agent's view: an overlay whose lower layer is an immutable snapshot of the workspace
+// and whose upper layer is the run's own, mounted over the workspace path so that every
+// path the agent knows still works. The live `.warden` (tasks, handoffs, the audit store) and
+// `.git` are not part of the snapshot: copies of their mounts are taken before the overlay
+// hides them and attached inside it, `.git` read-only (the gate refuses changes there).
+// Runs before the namespace turns every mount read-only; `clear_view_rdonly` undoes that for
+// the view itself afterwards.
+static void mount_view(const struct warden_spec *spec, const struct warden_mount *m) {
+    char warden[4096], git[4096];
+    if (!join_path(warden, sizeof warden, m->target, "/.warden") || !join_path(git, sizeof git, m->target, "/.git")) {
+        errno = ENAMETOOLONG;
+        fail(spec, WARDEN_STAGE_VIEW_TREE);
+    }
+    const unsigned tree_flags = 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | 0x8000 /* AT_RECURSIVE */;
+    int wt = (int)syscall(428 /* open_tree */, AT_FDCWD, warden, tree_flags);
+    if (wt < 0 || set_mount_attr(wt, "", AT_EMPTY_PATH | 0x8000, WARDEN_ATTR_NOX, 0) < 0)
+        fail(spec, WARDEN_STAGE_VIEW_TREE);
+    int gt = -1;
+    struct stat st;
+    if (lstat(git, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+        gt = (int)syscall(428, AT_FDCWD, git, tree_flags);
+        if (gt < 0 || set_mount_attr(gt, "", AT_EMPTY_PATH | 0x8000, WARDEN_ATTR_RDONLY | WARDEN_ATTR_NOX, 0) < 0)
+            fail(spec, WARDEN_STAGE_VIEW_TREE);
+    }
+    if (mount("overlay", m->target, "overlay", MS_NOSUID | MS_NODEV | MS_NOEXEC, m->data) < 0)
+        fail(spec, WARDEN_STAGE_MOUNT_VIEW);
+    if (syscall(429 /* move_mount */, wt, "", AT_FDCWD, warden, 4 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0)
+        fail(spec, WARDEN_STAGE_VIEW_ATTACH);
+    close(wt);
+    if (gt >= 0) {
+        if (syscall(429, gt, "", AT_FDCWD, git, 4) < 0) fail(spec, WARDEN_STAGE_VIEW_ATTACH);
+        close(gt);
+    }
+}
+
+// The view and the live `.warden` were made read-only with every other mount; both are the
+// agent's to write (Landlock still limits where), unless the host mounts them read-only.
+static void clear_view_rdonly(const struct warden_spec *spec, const char *target, unsigned long original) {
+    char warden[4096];
+    if (original & MS_RDONLY) return;
+    if (!join_path(warden, sizeof warden, target, "/.warden")) {
+        errno = ENAMETOOLONG;
+        fail(spec, WARDEN_STAGE_MOUNT_VIEW);
+    }
+    if (set_mount_attr(AT_FDCWD, target, 0, 0, WARDEN_ATTR_RDONLY) < 0) fail(spec, WARDEN_STAGE_MOUNT_VIEW);
+    if (set_mount_attr(AT_FDCWD, warden, 0, 0, WARDEN_ATTR_RDONLY) < 0) fail(spec, WARDEN_STAGE_VIEW_ATTACH);
+}
+
 static void apply_mounts(const struct warden_spec *spec) {
     const unsigned long nox = MS_NOSUID | MS_NODEV | MS_NOEXEC;
     unsigned long original[16] = {0};
     for (int i = 0; i < spec->n_mounts && i < 16; i++) {
-        if (spec->mounts[i].kind == WARDEN_MOUNT_NOEXEC_BIND) original[i] = locked_flags(spec->mounts[i].target);
+        int kind = spec->mounts[i].kind;
+        if (kind == WARDEN_MOUNT_NOEXEC_BIND || kind == WARDEN_MOUNT_VIEW) original[i] = locked_flags(spec->mounts[i].target);
     }
     if (spec->clone_flags & CLONE_NEWNS) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(spec, WARDEN_STAGE_MOUNT_PRIVATE);
+        for (int i = 0; i < spec->n_mounts; i++) {
+            if (spec->mounts[i].kind == WARDEN_MOUNT_VIEW) mount_view(spec, &spec->mounts[i]);
+        }
         // Every host mount read-only in this namespace, before the writable places are
         // mounted: Landlock has no right for chmod, chown or utimes, so without this a root
         // agent could chmod files it owns anywhere it can name (a setuid bit on a host binary).
-        struct { uint64_t set, clr, propagation, userns; } attr = {0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
-        if (syscall(442 /* mount_setattr */, AT_FDCWD, "/", 0x8000 /* AT_RECURSIVE */, &attr, sizeof attr) < 0)
+        if (set_mount_attr(AT_FDCWD, "/", 0x8000 /* AT_RECURSIVE */, WARDEN_ATTR_RDONLY, 0) < 0)
             fail(spec, WARDEN_STAGE_MOUNT_READONLY);
     }
     for (int i = 0; i < spec->n_mounts; i++) {
@@ -174,6 +246,15 @@ static void apply_mounts(const struct warden_spec *spec) {
             if (mount(NULL, m->target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | nox | locked_flags(m->target), NULL) < 0)
                 fail(spec, WARDEN_STAGE_REMOUNT_NOEXEC);
             break;
+        case WARDEN_MOUNT_VIEW:
+            clear_view_rdonly(spec, m->target, i < 16 ? original[i] : MS_RDONLY);
+            break;
+        case WARDEN_MOUNT_HIDE:
+            // The gate's snapshots share inodes with the workspace, and other runs' upper
+            // layers are theirs: neither may be reached from inside a view.
+            if (mount("tmpfs", m->target, "tmpfs", nox | MS_RDONLY, "size=4k,nr_inodes=4,mode=0555") < 0)
+                fail(spec, WARDEN_STAGE_MOUNT_HIDE);
+            break;
         }
     }
 }
@@ -182,12 +263,20 @@ static void apply_mounts(const struct warden_spec *spec) {
 // host's /proc would name the host's procfs), so their Landlock rules are added here, to the
 // ruleset the parent built.
 static void add_child_rules(const struct warden_spec *spec) {
+    // Landlock's file rights (execute, write, read, truncate, ioctl_dev): all a rule on a
+    // file may carry. A workspace zone may be a single file (Package.swift).
+    const uint64_t file_rights = (1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15);
     for (int i = 0; i < spec->n_child_rules; i++) {
-        int fd = open(spec->child_rules[i].path, O_PATH | O_CLOEXEC | O_DIRECTORY);
-        if (fd < 0) fail(spec, WARDEN_STAGE_SCRATCH_RULE);
-        struct { uint64_t access; int32_t fd; } __attribute__((packed)) attr = {spec->child_rules[i].access, fd};
-        if (syscall(__NR_landlock_add_rule, spec->landlock_fd, 1, &attr, 0) < 0) fail(spec, WARDEN_STAGE_SCRATCH_RULE);
-        close(fd);
+        uint64_t access = spec->child_rules[i].access;
+        int rc = warden_landlock_add_path(spec->landlock_fd, spec->child_rules[i].path, access);
+        if (rc == -EINVAL && (access & ~file_rights))
+            rc = warden_landlock_add_path(spec->landlock_fd, spec->child_rules[i].path, access & file_rights);
+        // A zone the view's snapshot lacks: nothing there to allow.
+        if (rc == -ENOENT) continue;
+        if (rc < 0) {
+            errno = -rc;
+            fail(spec, WARDEN_STAGE_SCRATCH_RULE);
+        }
     }
 }
 

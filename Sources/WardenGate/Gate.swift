@@ -10,8 +10,10 @@ import Glibc
 /// keeps seeing it unchanged.
 ///
 /// Layout under the workspace: `.warden/gate.db` (the version index), `.warden/gate/lock`,
-/// `.warden/gate/txn/SEQ/` (a commit in flight: staged files and its journal) and
-/// `.warden/gate/history/SEQ/` (what each commit replaced, for `gate revert`).
+/// `.warden/gate/txn/SEQ/` (a commit in flight: staged files and its journal),
+/// `.warden/gate/history/SEQ/` (what each commit replaced, for `gate revert`),
+/// `.warden/gate/snapshots/SEQ/` (what views start from) and `.warden/views/RUN/` (each run's
+/// upper layer).
 public final class Gate {
     public let workspace: String
     public let store: GateStore
@@ -138,6 +140,8 @@ public final class Gate {
         try history.sync()
         try store.record(seq: journal.seq, role: journal.role, run: journal.run, task: journal.task, base: journal.base,
                          timeNS: journal.timeNS, changes: journal.recordedChanges, manifest: try manifestUpdate(for: journal))
+        // Only a hint for views (Snapshots.swift): a failure here leaves an older version to start from.
+        try? writeCurrentVersion(journal.seq)
         try txnRoot.removeTree("\(journal.seq)")
         try txnRoot.sync()
     }

@@ -38,11 +38,19 @@ public enum Launcher {
     /// - Parameter readOnly: existing files inside the workspace the agent must not change
     ///   even where its write zones cover them (the audit store); bound read-only over
     ///   themselves in the agent's mount namespace.
-    public static func run(_ plan: LaunchPlan, readOnly: [String] = [],
+    /// - Parameter view: the run's private view, mounted over the workspace; nil: the agent
+    ///   sees the workspace itself (its write zones then change it directly).
+    public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
         }
+        if view != nil, plan.cloneFlags & UInt(warden_CLONE_NEWNS) == 0 {
+            throw SandboxError.unavailable(feature: "view",
+                                           reason: "a private view of the workspace needs a mount namespace, which this launch lacks")
+        }
+        let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (plan.pathRules, [])
+            : ViewMount.split(plan.pathRules, workspace: plan.options.workspace)
         RunCgroup.removeStale()
         // Answered by a kernel thread while the set-up below runs.
         let auditStatus = LandlockAuditLog.query(plan: plan)
@@ -51,7 +59,7 @@ public enum Launcher {
         // mount set-up take as long; the child receives it over `channel` once its mounts
         // are done.
         let ruleset = plan.rights.map { rights in
-            PendingRuleset { try LandlockRuleset(rights: rights, rules: plan.pathRules, netPorts: plan.netPorts,
+            PendingRuleset { try LandlockRuleset(rights: rights, rules: rules.parent, netPorts: plan.netPorts,
                                                  scoped: plan.scoped) }
         }
         defer { ruleset?.close() }
@@ -92,7 +100,7 @@ public enum Launcher {
         let landlockLog = LandlockAuditLog.start(plan: plan, status: auditStatus, report: onDenial)
         defer { landlockLog?.stop() }
         if supervised, landlockLog != nil { _ = warden_passcred(pair[0]) }
-        let pid: pid_t = try withSpec(plan, readOnly: readOnly, landlockSock: ruleset != nil ? pair[1] : -1,
+        let pid: pid_t = try withSpec(plan, readOnly: readOnly, view: view, viewRules: rules.child, landlockSock: ruleset != nil ? pair[1] : -1,
                                       landlockFlags: landlockLog == nil ? 0 : LandlockAuditLog.restrictFlags, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
@@ -231,7 +239,8 @@ public enum Launcher {
     }
 
     /// Lays the plan out as C memory that stays valid for the duration of `body`.
-    private static func withSpec<R>(_ plan: LaunchPlan, readOnly: [String], landlockSock: Int32, landlockFlags: UInt32,
+    private static func withSpec<R>(_ plan: LaunchPlan, readOnly: [String], view: ViewMount?, viewRules: [PathRule],
+                                    landlockSock: Int32, landlockFlags: UInt32,
                                     cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     _ body: (inout warden_spec) -> R) throws -> R {
@@ -244,7 +253,9 @@ public enum Launcher {
         }
         var argv: [UnsafeMutablePointer<CChar>?] = plan.argv.map { c($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = plan.environment.map { c($0) } + [nil]
-        var mounts = plan.mounts.map { m in
+        let planned = view?.mounts(replacing: plan.mounts, workspace: plan.options.workspace, userNamespace: plan.mapUser)
+            ?? plan.mounts
+        var mounts = planned.map { m in
             warden_mount(kind: m.kind, target: c(m.target), data: m.data.map { UnsafePointer(c($0)) })
         }
         // After the workspace's own bind, so they lie on top of it; only where there is a
@@ -254,7 +265,7 @@ public enum Launcher {
                 mounts.append(warden_mount(kind: Int32(WARDEN_MOUNT_READONLY_BIND.rawValue), target: c(path), data: nil))
             }
         }
-        var childRules = plan.childRules.map { warden_child_rule(path: c($0.path), access: $0.access) }
+        var childRules = (plan.childRules + viewRules).map { warden_child_rule(path: c($0.path), access: $0.access) }
         var limits = plan.rlimits.map { warden_rlimit(resource: $0.resource, value: $0.value) }
         let bpf = plan.seccomp?.bytes ?? []
         let cwd = FilePaths.isInside(plan.options.cwd, plan.options.workspace) ? plan.options.cwd : plan.options.workspace

@@ -203,9 +203,12 @@ struct Stamp: Equatable {
     static func take(_ path: String, hashContent: Bool) -> Stamp {
         var st = stat()
         guard statPath(path, &st) == 0 else { return Stamp(path: path, present: false, fields: [], contentHash: hashContent ? 0 : nil) }
-        let fields: [Int64] = [Int64(st.st_dev), Int64(st.st_ino), Int64(st.st_mode), Int64(st.st_size),
-                               Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec),
-                               Int64(st.st_ctim.tv_sec), Int64(st.st_ctim.tv_nsec)]
+        var fields: [Int64] = [Int64(st.st_dev), Int64(st.st_ino), Int64(st.st_mode), Int64(st.st_size),
+                               Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec)]
+        // Not for hashed files: the gate's snapshots hard-link workspace files (a workspace
+        // profile among them), which moves their ctime on every new version; the hash covers
+        // what ctime would have caught.
+        if !hashContent { fields += [Int64(st.st_ctim.tv_sec), Int64(st.st_ctim.tv_nsec)] }
         return Stamp(path: path, present: true, fields: fields, contentHash: hashContent ? hash(path) : nil)
     }
 

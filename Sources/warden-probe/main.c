@@ -344,6 +344,14 @@ static int p_symlink(int argc, char **argv) {
     return 0;
 }
 
+// A FIFO or a setuid file in a view: the gate must refuse them, whatever the kernel allowed.
+static int p_mkfifo(int argc, char **argv) {
+    (void)argc;
+    if (mknod(argv[0], S_IFIFO | 0644, 0) < 0) fail("mknod");
+    printf("ok\n");
+    return 0;
+}
+
 static int p_mmap_exec(int argc, char **argv) {
     (void)argc;
     int fd = open(argv[0], O_RDONLY);
@@ -1196,6 +1204,7 @@ static const struct probe probes[] = {
     {"rename", 2, 2, p_rename, "FROM TO"},
     {"link", 2, 2, p_link, "TARGET NEWPATH"},
     {"symlink", 2, 2, p_symlink, "TARGET LINKPATH"},
+    {"mkfifo", 1, 1, p_mkfifo, "PATH"},
     {"mmap-exec", 1, 1, p_mmap_exec, "PATH"},
     {"exec", 1, -1, p_exec, "PATH [ARGS...]"},
     {"memfd-exec", 1, -1, p_memfd_exec, "SRC [ARGS...]"},

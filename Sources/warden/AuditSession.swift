@@ -29,9 +29,13 @@ final class AuditSession: @unchecked Sendable {
     /// The store's files, for the launcher to bind read-only in the sandbox: a role whose
     /// write zones cover `.warden/` must still not be able to rewrite its own record.
     private(set) var files: [String] = []
+    private var optedDown: [String: String] = [:]
 
-    static func start(plan: LaunchPlan, path: String?) -> AuditSession {
+    /// - Parameter optedDown: protections the user turned off by a flag other than
+    ///   --allow-degraded (feature: why), recorded like degraded ones.
+    static func start(plan: LaunchPlan, path: String?, optedDown: [String: String] = [:]) -> AuditSession {
         let session = AuditSession(plan: plan, file: path ?? AuditStore.defaultPath(workspace: plan.options.workspace))
+        session.optedDown = optedDown
         let startNS = AuditClock.now()
         session.files = AuditStore.prepareFiles(path: session.file)
         startBackgroundThread { session.open(startNS: startNS) }
@@ -49,7 +53,8 @@ final class AuditSession: @unchecked Sendable {
         do {
             let store = try AuditStore(path: file)
             let id = try store.beginRun(command: plan.argv, role: plan.profile.role, profileFile: plan.profile.file,
-                                        workspace: workspace, startNS: startNS, degraded: plan.degraded.map(\.feature))
+                                        workspace: workspace, startNS: startNS,
+                                        degraded: plan.degraded.map(\.feature) + optedDown.keys.sorted())
             let writer = AuditWriter(store: store)
             lock.lock()
             self.store = store
@@ -62,6 +67,11 @@ final class AuditSession: @unchecked Sendable {
                                         decision: .degraded, rule: "--allow-degraded \(p.feature)",
                                         message: reason, suggestion: nil, timeNS: startNS))
                 }
+            }
+            for (feature, reason) in optedDown.sorted(by: { $0.key < $1.key }) {
+                writer.record(event(runID: id, pid: Int32(getpid()), kind: .launch, target: feature,
+                                    decision: .degraded, rule: "--no-\(feature)", message: reason,
+                                    suggestion: nil, timeNS: startNS))
             }
             for var e in early {
                 e.runID = id

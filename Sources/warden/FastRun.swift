@@ -3,7 +3,8 @@ import WardenPolicy
 import WardenSandbox
 
 /// The launch path for a plan already in the cache. It accepts only the plain shape
-/// `run --profile P [--workspace DIR] [--timeout D] [--allow-degraded F]... [--json] -- CMD...`
+/// `run --profile P [--workspace DIR] [--timeout D] [--allow-degraded F]... [--json] [--[no-]view]
+/// [--keep] [--commit MODE] -- CMD...`
 /// and returns nil for anything else (help, --explain, errors, a cache miss), so that the full
 /// command line parser handles every case that needs a message. The argument parser builds its
 /// command tree through runtime reflection, which costs more than the sandbox set-up itself.
@@ -12,6 +13,7 @@ enum FastRun {
         guard args.first == "run" else { return nil }
         var profile: String?, workspace: String?, timeout: Double?, json = false, audit: String?
         var degraded: Set<String> = []
+        var view = ViewOptions()
         var i = 1
         func value() -> String? {
             i += 1
@@ -29,6 +31,12 @@ enum FastRun {
                 guard let v = value(), Protection.features.contains(v) else { return nil }
                 degraded.insert(v)
             case "--json": json = true
+            case "--view": view.enabled = true
+            case "--no-view": view.enabled = false
+            case "--keep": view.keep = true
+            case "--commit":
+                guard let v = value(), let mode = CommitMode(rawValue: v) else { return nil }
+                view.commit = mode
             case "--audit": guard let v = value() else { return nil }; audit = absolute(v)
             default: return nil
             }
@@ -46,7 +54,7 @@ enum FastRun {
         let options = LaunchOptions(workspace: root, command: command, timeout: timeout, allowDegraded: degraded,
                                     cwd: cwd, environment: environment, runID: makeRunID())
         do {
-            return execute(try LaunchPlan.bind(compiled, options: options), json: json, cached: true, auditPath: audit)
+            return execute(try LaunchPlan.bind(compiled, options: options), json: json, cached: true, auditPath: audit, view: view)
         } catch let error as SandboxError {
             return report(error)
         } catch {

@@ -42,6 +42,16 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "The audit store (default: WORKSPACE/.warden/audit.db).")
     var audit: String?
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Give the agent a private copy-on-write view whose changes reach the workspace only through the gate. --no-view lets it write the workspace directly (within its write zones), with no gate.")
+    var view = true
+
+    @Flag(name: .long, help: "Keep the view (.warden/views/RUN) after the run, for `warden changes RUN`.")
+    var keep = false
+
+    @Option(name: .long, help: "When to submit the view's changes to the gate: success (the agent exited 0), always, never.")
+    var commit = CommitMode.success
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
     var command: [String] = []
 
@@ -90,31 +100,44 @@ struct Run: ParsableCommand {
             return
         }
         cache?.store(plan.compiled, key: key, workspace: root, cwd: cwd, searchPath: environment["PATH"] ?? "")
-        throw ExitCode(execute(plan, json: json, auditPath: audit.map(absolute)))
+        throw ExitCode(execute(plan, json: json, auditPath: audit.map(absolute),
+                               view: ViewOptions(enabled: view, keep: keep, commit: commit)))
     }
 }
 
 /// Runs a bound plan and turns its ending into warden's exit status: shared by the parsed
 /// command and the cached fast path, so both behave the same.
-func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: String? = nil) -> Int32 {
+func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: String? = nil,
+             view viewOptions: ViewOptions = ViewOptions()) -> Int32 {
     for p in plan.degraded {
         if case let .degraded(reason) = p.state {
             complain("running without \(p.feature) (--allow-degraded): \(reason)")
         }
     }
-    let audit = AuditSession.start(plan: plan, path: auditPath)
+    let view: ViewSession?
+    do {
+        view = try ViewSession.start(plan: plan, options: viewOptions)
+    } catch {
+        complain("cannot make the run's private view of the workspace: \(error); --no-view runs without one (no gate)")
+        return WardenExit.setup
+    }
+    let audit = AuditSession.start(plan: plan, path: auditPath,
+                                   optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
     let outcome: RunOutcome
     do {
-        outcome = try Launcher.run(plan, readOnly: audit.files, onDenial: { audit.record($0) })
+        outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
+        _ = view?.finish(plan: plan, status: nil)
         if let line = audit.finish(nil, status: status) { complain(line) }
         return status
     } catch {
         complain("\(error)")
+        _ = view?.finish(plan: plan, status: nil)
         return WardenExit.internalError
     }
     if let line = audit.finish(outcome, status: outcome.exitCode) { complain(line) }
+    let gateStatus = view?.finish(plan: plan, status: outcome.exitCode)
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
@@ -130,9 +153,10 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         case let .timedOut(t): ending = "\"timeout\":\(t)"
         }
         let auditRun = audit.runID.map { ",\"audit_run\":\($0)" } ?? ""
-        fputs("{\"run\":\(jsonString(plan.options.runID))\(auditRun),\"profile\":\(jsonString(plan.profile.role)),\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
+        let gate = view.map { ",\"view\":\"\($0.outcome)\"" + ($0.version.map { ",\"version\":\($0)" } ?? "") } ?? ""
+        fputs("{\"run\":\(jsonString(plan.options.runID))\(auditRun)\(gate),\"profile\":\(jsonString(plan.profile.role)),\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(gateStatus ?? outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
     }
-    return outcome.exitCode
+    return gateStatus ?? outcome.exitCode
 }
 
 /// Prints a sandbox error and picks the exit status that tells scripts what kind it was.

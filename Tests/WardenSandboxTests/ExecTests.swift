@@ -24,7 +24,8 @@ import Testing
     func binaryCopiedIntoTheWorkspace(_ id: Identity) {
         let fx = Fixture(id)
         let o = fx.run(profile: fx.profile("code"),
-                       ["sh", "-c", "cp \(fx.probe) Sources/tool && chmod 755 Sources/tool && \(fx.probe) exec Sources/tool getpid"])
+                       ["sh", "-c", "cp \(fx.probe) Sources/tool && chmod 755 Sources/tool && \(fx.probe) exec Sources/tool getpid"],
+                       options: ["--commit", "always"])
         expectErr(o, "execve", "EACCES")
         #expect(fx.exists("Sources/tool"))
         // Control: the workspace itself is not noexec on the host.

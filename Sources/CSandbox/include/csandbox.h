@@ -69,6 +69,10 @@ enum warden_mount_kind {
     WARDEN_MOUNT_NOEXEC_BIND = 2, // bind `target` onto itself, remounted noexec,nosuid,nodev
     WARDEN_MOUNT_PROC = 3,        // a fresh procfs at `target` for the new PID namespace
     WARDEN_MOUNT_READONLY_BIND = 4, // bind the file or directory `target` onto itself, read-only
+    WARDEN_MOUNT_VIEW = 5,        // overlayfs over the workspace `target` (`data`: its options);
+                                  // the live `.warden` (read-write) and `.git` (read-only) are
+                                  // bound back into it
+    WARDEN_MOUNT_HIDE = 6,        // an empty, read-only tmpfs over the directory `target`
 };
 
 struct warden_mount {
@@ -77,7 +81,8 @@ struct warden_mount {
     const char *data; // tmpfs options, e.g. "size=1073741824,mode=1777"
 };
 
-/// A Landlock rule for a path that only exists once the child's mounts are in place.
+/// A Landlock rule for a path that only exists once the child's mounts are in place. A missing
+/// path is skipped; on a file, only the file rights of `access` apply.
 struct warden_child_rule {
     const char *path;
     uint64_t access;
@@ -99,6 +104,7 @@ enum warden_stage {
     WARDEN_STAGE_LANDLOCK_RESTRICT_SELF, WARDEN_STAGE_SECCOMP, WARDEN_STAGE_EXECVE,
     WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE, WARDEN_STAGE_CGROUP_JOIN,
     WARDEN_STAGE_NOTIFY_SEND, WARDEN_STAGE_MOUNT_READONLY, WARDEN_STAGE_LANDLOCK_RECEIVE,
+    WARDEN_STAGE_VIEW_TREE, WARDEN_STAGE_MOUNT_VIEW, WARDEN_STAGE_VIEW_ATTACH, WARDEN_STAGE_MOUNT_HIDE,
 };
 const char *warden_stage_name(int stage);
 

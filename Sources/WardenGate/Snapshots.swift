@@ -1,0 +1,234 @@
+import Foundation
+import Glibc
+
+/// Immutable copies of the workspace, one per version that a view starts from, under
+/// `.warden/gate/snapshots/VERSION`. A snapshot is a tree of new directories holding hard
+/// links to the workspace's files: it costs a link per file, never a copy of content, and it
+/// stays as it was because the gate replaces files only by rename. Every view that starts at
+/// the same version shares one snapshot.
+///
+/// A view holds its snapshot with a shared flock on `snapshots/VERSION.lock`; the collector
+/// removes a snapshot only under the gate lock, when it is not the current version, no view
+/// holds it and no kept view names it.
+///
+/// What a hard link cannot protect against: a person editing a workspace file in place (not
+/// by rename) changes that inode in every snapshot holding it.
+public final class SnapshotLease {
+    public let version: Int64
+    public let path: String
+    private var lockFD: Int32
+
+    init(version: Int64, path: String, lockFD: Int32) {
+        self.version = version
+        self.path = path
+        self.lockFD = lockFD
+    }
+
+    /// Lets the collector remove the snapshot (if nothing else holds it).
+    public func release() {
+        if lockFD >= 0 { close(lockFD) }
+        lockFD = -1
+    }
+
+    deinit { release() }
+}
+
+extension Gate {
+    /// The workspace entries a snapshot leaves out: the gate's own state, and git's, which a
+    /// view binds in live instead. An empty entry of the same type stays as a mount point.
+    static let outsideSnapshots: Set<String> = [".warden", ".git"]
+
+    /// A snapshot of the current version, made now if missing, held until `release`.
+    public func snapshotLease() throws -> SnapshotLease {
+        if let version = currentVersionHint(), let lease = try hold(version) { return lease }
+        return try withLock {
+            try recoverLocked()
+            let version = try store.version()
+            try makeSnapshotLocked(version)
+            guard let lease = try hold(version) else {
+                throw GateError.io(operation: "hold snapshot \(version)", errno: ENOENT)
+            }
+            return lease
+        }
+    }
+
+    /// Makes the current version's snapshot if it is missing, so that the next view starts
+    /// without paying for it; a committing run calls this once its commit is done.
+    public func prepareSnapshot() throws {
+        try withLock {
+            try recoverLocked()
+            try makeSnapshotLocked(try store.version())
+        }
+    }
+
+    /// Removes snapshots no view needs any more. Returns the versions removed.
+    @discardableResult
+    public func collectSnapshots(keeping kept: Set<Int64> = []) throws -> [Int64] {
+        try withLock {
+            let dir = try gateDir.makeDirectories("snapshots")
+            let current = try store.version()
+            var removed: [Int64] = []
+            for name in try dir.entries() {
+                if name.hasPrefix(".build-") || name.hasPrefix(".trash-") {
+                    try dir.removeTree(name)
+                    continue
+                }
+                guard let version = Int64(name), version != current, !kept.contains(version) else { continue }
+                let lock = openat(dir.fd, "\(version).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                guard lock >= 0 else { continue }
+                defer { close(lock) }
+                guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
+                // Renamed first: a view taking the lock after this sees no snapshot and asks
+                // the gate for the current one.
+                guard renameat(dir.fd, name, dir.fd, ".trash-\(name)") == 0 else { continue }
+                unlinkat(dir.fd, "\(version).lock", 0)
+                try dir.removeTree(".trash-\(name)")
+                removed.append(version)
+            }
+            return removed
+        }
+    }
+
+    /// The version the last commit wrote to `snapshots/current`; only a hint (a stale one
+    /// starts a view at an older, still consistent version).
+    func currentVersionHint() -> Int64? {
+        guard let data = try? gateDir.read("current", max: 64),
+              let text = String(data: data, encoding: .utf8) else { return nil }
+        return Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func writeCurrentVersion(_ version: Int64) throws {
+        try gateDir.writeAtomically("current", Data("\(version)\n".utf8))
+    }
+
+    private func hold(_ version: Int64) throws -> SnapshotLease? {
+        let dir = try gateDir.makeDirectories("snapshots")
+        let lock = openat(dir.fd, "\(version).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw GateError.io(operation: "open \(dir.path)/\(version).lock", errno: errno) }
+        while flock(lock, LOCK_SH) != 0 {
+            guard errno == EINTR else {
+                close(lock)
+                throw GateError.io(operation: "lock \(dir.path)/\(version).lock", errno: errno)
+            }
+        }
+        guard let st = try dir.stat("\(version)"), st.st_mode & S_IFMT == S_IFDIR else {
+            close(lock)
+            return nil
+        }
+        return SnapshotLease(version: version, path: dir.path + "/\(version)", lockFD: lock)
+    }
+
+    private func makeSnapshotLocked(_ version: Int64) throws {
+        let dir = try gateDir.makeDirectories("snapshots")
+        if try dir.exists("\(version)") {
+            try writeCurrentVersion(version)
+            return
+        }
+        let temp = ".build-\(version)-\(getpid())"
+        try dir.removeTree(temp)
+        guard mkdirat(dir.fd, temp, 0o755) == 0 else { throw GateError.io(operation: "mkdir \(dir.path)/\(temp)", errno: errno) }
+        let target = try dir.directory(temp)
+        try SnapshotCopier(root: true).copy(from: root, to: target, rootStat: try root.stat("."))
+        // A snapshot is complete or absent: readers only ever see the renamed result.
+        guard renameat(dir.fd, temp, dir.fd, "\(version)") == 0 else {
+            throw GateError.io(operation: "rename snapshot \(version)", errno: errno)
+        }
+        try writeCurrentVersion(version)
+    }
+}
+
+/// The walk that makes a snapshot: directories are created, everything else is hard-linked.
+/// Regular files that cannot be linked (another filesystem mounted inside the workspace, or a
+/// file this user may not link) are copied instead.
+struct SnapshotCopier {
+    var root: Bool
+    private let privileged = geteuid() == 0
+
+    init(root: Bool) { self.root = root }
+
+    func copy(from source: DirectoryFD, to target: DirectoryFD, rootStat: stat?) throws {
+        guard let dir = fdopendir(dup(source.fd)) else { throw GateError.io(operation: "opendir \(source.path)", errno: errno) }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        while let entry = readdir(dir) {
+            let type = entry.pointee.d_type
+            try withUnsafePointer(to: entry.pointee.d_name) { namePointer in
+                try namePointer.withMemoryRebound(to: CChar.self, capacity: 256) { name in
+                    if strcmp(name, ".") == 0 || strcmp(name, "..") == 0 { return }
+                    try copyEntry(name, type: type, from: source, to: target)
+                }
+            }
+        }
+        if let st = rootStat { try copyMetadata(st, of: target) }
+    }
+
+    private func copyEntry(_ name: UnsafePointer<CChar>, type: UInt8, from source: DirectoryFD, to target: DirectoryFD) throws {
+        var isDir = type == UInt8(DT_DIR)
+        if type == UInt8(DT_UNKNOWN) {
+            var st = stat()
+            guard fstatat(source.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw GateError.io(operation: "stat \(source.path)/\(String(cString: name))", errno: errno)
+            }
+            isDir = st.st_mode & S_IFMT == S_IFDIR
+        }
+        if root, Gate.outsideSnapshots.contains(String(cString: name)) {
+            try mountPoint(name, isDir: isDir, in: target)
+            return
+        }
+        if isDir {
+            guard mkdirat(target.fd, name, 0o700) == 0 else {
+                throw GateError.io(operation: "mkdir \(target.path)/\(String(cString: name))", errno: errno)
+            }
+            let from = try source.directory(String(cString: name)), to = try target.directory(String(cString: name))
+            try SnapshotCopier(root: false).copy(from: from, to: to, rootStat: try source.stat(String(cString: name)))
+            return
+        }
+        if linkat(source.fd, name, target.fd, name, 0) == 0 { return }
+        let err = errno
+        guard err == EXDEV || err == EPERM else {
+            throw GateError.io(operation: "link \(source.path)/\(String(cString: name))", errno: err)
+        }
+        try copyFile(name, from: source, to: target, linkError: err)
+    }
+
+    /// `.warden` and `.git` are bound in live by the view: the snapshot only needs something
+    /// of the same type to mount them on.
+    private func mountPoint(_ name: UnsafePointer<CChar>, isDir: Bool, in target: DirectoryFD) throws {
+        let rc = isDir ? mkdirat(target.fd, name, 0o755)
+            : openat(target.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard rc >= 0 else { throw GateError.io(operation: "create \(target.path)/\(String(cString: name))", errno: errno) }
+        if !isDir { close(rc) }
+    }
+
+    private func copyFile(_ name: UnsafePointer<CChar>, from source: DirectoryFD, to target: DirectoryFD, linkError: Int32) throws {
+        let display = "\(source.path)/\(String(cString: name))"
+        let input = openat(source.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard input >= 0 else { throw GateError.io(operation: "link or copy \(display)", errno: linkError) }
+        defer { close(input) }
+        var st = stat()
+        guard fstat(input, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw GateError.io(operation: "link \(display)", errno: linkError)
+        }
+        let out = openat(target.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(st.st_mode & 0o7777))
+        guard out >= 0 else { throw GateError.io(operation: "copy \(display)", errno: errno) }
+        defer { close(out) }
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(input, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw GateError.io(operation: "copy \(display)", errno: errno) }
+            if n == 0 { break }
+            try buf.withUnsafeBytes { try writeAll(out, UnsafeRawBufferPointer(rebasing: $0[..<n]), what: display) }
+        }
+        try copyMetadata(st, of: out)
+    }
+
+    private func copyMetadata(_ st: stat, of target: DirectoryFD) throws {
+        try copyMetadata(st, of: target.fd)
+    }
+
+    private func copyMetadata(_ st: stat, of fd: Int32) throws {
+        if privileged { _ = fchown(fd, st.st_uid, st.st_gid) }
+        guard fchmod(fd, mode_t(st.st_mode & 0o7777)) == 0 else { throw GateError.io(operation: "chmod snapshot entry", errno: errno) }
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import WardenGate
+import WardenPolicy
+import WardenSandbox
+
+/// When a run's changes go to the gate.
+enum CommitMode: String, CaseIterable, ExpressibleByArgument {
+    /// When the agent exits 0 (default): a failed agent's half-done work is kept, not applied.
+    case success
+    case always
+    /// Keep the view; submit later with `warden gate apply --view RUN`.
+    case never
+}
+
+struct ViewOptions {
+    var enabled = true
+    var keep = false
+    var commit = CommitMode.success
+}
+
+/// One run's private view: made before the launch, turned into a changeset and offered to
+/// the gate once the agent has exited (every process of the sandbox is gone with its PID
+/// namespace, so nothing writes the upper layer any more). A view whose changes did not reach
+/// the workspace is kept, so nothing an agent did is ever lost silently.
+final class ViewSession {
+    let view: View
+    let gate: Gate
+    let options: ViewOptions
+    /// Set by `finish`: for the JSON summary.
+    private(set) var outcome = "none"
+    private(set) var version: Int64?
+
+    static func start(plan: LaunchPlan, options: ViewOptions) throws -> ViewSession? {
+        guard options.enabled else { return nil }
+        let gate = try Gate(workspace: plan.options.workspace)
+        let view = try View.create(gate: gate, run: plan.options.runID, role: plan.profile.role,
+                                   profileFile: plan.profile.file)
+        return ViewSession(view: view, gate: gate, options: options)
+    }
+
+    private init(view: View, gate: Gate, options: ViewOptions) {
+        self.view = view
+        self.gate = gate
+        self.options = options
+    }
+
+    var mount: ViewMount {
+        ViewMount(lower: view.lower, upper: view.upper, work: view.work, hidden: view.hidden)
+    }
+
+    /// Offers the agent's changes to the gate. Returns the exit status to use instead of the
+    /// agent's, if any: 73 when the gate refused what a successful agent produced.
+    func finish(plan: LaunchPlan, status: Int32?) -> Int32? {
+        defer { collect() }
+        view.releaseSnapshot()
+        let validator = GateValidator(role: plan.profile.role, zones: plan.profile.write)
+        let changeset: Changeset
+        do {
+            changeset = try view.changeset(limits: validator.limits)
+        } catch {
+            keep(.kept, "could not read the view: \(error)")
+            return WardenExit.internalError
+        }
+        if changeset.entries.isEmpty && changeset.scanFindings.isEmpty {
+            if options.keep { keep(.kept, nil) } else { try? view.discard() }
+            return nil
+        }
+        let directories = changeset.entries.filter { if case .directory = $0.action { return true } else { return false } }.count
+        let paths = changeset.entries.count - directories
+        let count = "\(paths) path\(paths == 1 ? "" : "s")" + (directories > 0 ? " (and \(directories) director\(directories == 1 ? "y" : "ies"))" : "")
+        let submit: Bool
+        switch options.commit {
+        case .always: submit = true
+        case .never: submit = false
+        case .success: submit = status == 0
+        }
+        guard submit else {
+            let why = status == nil || status == 0 ? "--commit never" : "the agent exited with \(status!)"
+            keep(.kept, "not submitted: \(why)")
+            complain("\(count) not submitted (\(why)); kept: warden changes \(view.run), then warden gate apply --view \(view.run)")
+            return nil
+        }
+        do {
+            let seq = try gate.commit(changeset, validator: validator, run: view.run)
+            version = seq
+            outcome = "committed"
+            complain("committed \(count) as workspace version \(seq) (base \(view.record.base))")
+            if options.keep { keep(.committed, nil, committed: seq) } else { try? view.discard() }
+            // The next view starts from this version: its snapshot is made now, while this run
+            // is ending anyway, rather than when the next agent starts.
+            try? gate.prepareSnapshot()
+            return nil
+        } catch let rejection as GateRejection {
+            keep(.rejected, rejection.description)
+            complain(rejection.description)
+            complain("nothing was applied; the view is kept: warden changes \(view.run)")
+            return status == 0 ? WardenExit.gateRejected : nil
+        } catch {
+            keep(.kept, "\(error)")
+            complain("the gate failed: \(error); nothing was applied, the view is kept: warden changes \(view.run)")
+            return WardenExit.internalError
+        }
+    }
+
+    private func keep(_ status: ViewRecord.Status, _ message: String?, committed: Int64? = nil) {
+        outcome = status.rawValue
+        try? view.mark(status, committed: committed, message: message)
+    }
+
+    /// Snapshots that neither a running view holds nor a kept view names go.
+    private func collect() {
+        let kept = Set(View.all(gate: gate).map(\.base))
+        _ = try? gate.collectSnapshots(keeping: kept)
+    }
+}
