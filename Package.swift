@@ -43,10 +43,11 @@ let package = Package(
         // openat2 and renameat2, which glibc does not wrap and Swift cannot reach via syscall(2).
         .target(name: "CFileOps"),
         // The single-writer gate: changesets, their validation, the version index and the
-        // crash-safe apply. Knows write zones from the policy model, nothing of the sandbox.
+        // crash-safe apply. Knows write zones from the policy model, nothing of the sandbox;
+        // writes its own rows (kind gate) to the audit store, which sits below it.
         .target(
             name: "WardenGate",
-            dependencies: ["WardenPolicy", "CFileOps", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["WardenPolicy", "WardenAudit", "CFileOps", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(
@@ -65,7 +66,7 @@ let package = Package(
         // Applies changesets in a loop so the gate tests can kill -9 it at any point of a commit.
         .executableTarget(name: "warden-gate-stress", dependencies: ["WardenGate"]),
         .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy"]),
-        .testTarget(name: "WardenGateTests", dependencies: ["WardenGate", "WardenPolicy", "CFileOps"]),
+        .testTarget(name: "WardenGateTests", dependencies: ["WardenGate", "WardenPolicy", "WardenAudit", "CFileOps"]),
         .testTarget(name: "WardenSandboxTests", dependencies: ["WardenSandbox", "WardenPolicy"]),
         // GRDB directly too: a few tests tamper with the file the way another tool could.
         .testTarget(

@@ -27,6 +27,13 @@ public final class Gate {
         _ = try gateDir.makeDirectories("txn")
         _ = try gateDir.makeDirectories("history")
         store = try GateStore(path: workspace + "/.warden/gate.db")
+        // The first gate to see the workspace takes its starting point: what is there now is
+        // not a hand edit, whatever comes later is.
+        if try !store.hasManifest() {
+            try withLock {
+                if try !store.hasManifest() { try store.startManifest(try stamps(at: ""), version: try store.version()) }
+            }
+        }
     }
 
     /// The workspace version a new view starts from.
@@ -36,52 +43,59 @@ public final class Gate {
     /// `GateRejection` (nothing touched) when any entry fails a check.
     @discardableResult
     public func commit(_ changeset: Changeset, validator: GateValidator, run: String, task: String? = nil) throws -> Int64 {
-        try withLock {
-            try recoverLocked()
-            var findings = try validator.validate(changeset, index: store)
-            findings += try preflight(changeset)
-            if !findings.isEmpty { throw GateRejection(findings: findings) }
-            let seq = try store.version() + 1
-            // recoverLocked left txn/ empty: no stale directory can hold this number.
-            let txnRoot = try gateDir.directory("txn")
-            let txn = try txnRoot.makeDirectories("\(seq)")
-            var entries: [GateJournal.Entry] = []
-            var stagingFindings: [GateFinding] = []
-            for (i, e) in changeset.entries.enumerated() {
-                switch e.action {
-                case let .write(source, mode, _):
-                    do {
-                        let hash = try stage(source, into: txn, as: "new-\(i)", mode: mode, limit: validator.limits.maxFileBytes)
-                        entries.append(.init(index: i, path: e.path, action: .write, mode: mode, hash: hash))
-                    } catch let finding as StagingProblem {
-                        stagingFindings.append(GateFinding(e.path, finding.rule, finding.message))
-                    }
-                case let .symlink(target):
-                    guard symlinkat(target, txn.fd, "new-\(i)") == 0 else { throw GateError.io(operation: "stage link \(e.path)", errno: errno) }
-                    entries.append(.init(index: i, path: e.path, action: .symlink, hash: sha256(Data(target.utf8))))
-                case .delete:
-                    entries.append(.init(index: i, path: e.path, action: .delete))
-                case let .directory(mode, opaque):
-                    let container = validator.isContainer(e)
-                    entries.append(.init(index: i, path: e.path, action: container ? .container : .directory,
-                                         mode: mode & 0o777, opaque: opaque))
+        try withLock { try commitLocked(changeset, validator: validator, run: run, task: task).seq }
+    }
+
+    /// The commit, under the lock; also the number of the commit that recorded hand edits
+    /// found first, if any.
+    func commitLocked(_ changeset: Changeset, validator: GateValidator, run: String,
+                      task: String?) throws -> (seq: Int64, handEdits: Int64?) {
+        try recoverLocked()
+        // Hand edits become their own commit first, so a stale change to one conflicts.
+        let handEdits = try recordHumanEditsLocked()
+        var findings = try validator.validate(changeset, index: store)
+        findings += try preflight(changeset)
+        if !findings.isEmpty { throw GateRejection(findings: findings, handEdits: handEdits) }
+        let seq = try store.version() + 1
+        // recoverLocked left txn/ empty: no stale directory can hold this number.
+        let txnRoot = try gateDir.directory("txn")
+        let txn = try txnRoot.makeDirectories("\(seq)")
+        var entries: [GateJournal.Entry] = []
+        var stagingFindings: [GateFinding] = []
+        for (i, e) in changeset.entries.enumerated() {
+            switch e.action {
+            case let .write(source, mode, _):
+                do {
+                    let hash = try stage(source, into: txn, as: "new-\(i)", mode: mode, limit: validator.limits.maxFileBytes)
+                    entries.append(.init(index: i, path: e.path, action: .write, mode: mode, hash: hash))
+                } catch let finding as StagingProblem {
+                    stagingFindings.append(GateFinding(e.path, finding.rule, finding.message))
                 }
+            case let .symlink(target):
+                guard symlinkat(target, txn.fd, "new-\(i)") == 0 else { throw GateError.io(operation: "stage link \(e.path)", errno: errno) }
+                entries.append(.init(index: i, path: e.path, action: .symlink, hash: sha256(Data(target.utf8))))
+            case .delete:
+                entries.append(.init(index: i, path: e.path, action: .delete))
+            case let .directory(mode, opaque):
+                let container = validator.isContainer(e)
+                entries.append(.init(index: i, path: e.path, action: container ? .container : .directory,
+                                     mode: mode & 0o777, opaque: opaque))
             }
-            if !stagingFindings.isEmpty {
-                try txnRoot.removeTree("\(seq)")
-                throw GateRejection(findings: stagingFindings)
-            }
-            // One syncfs for every staged file: per-file fsyncs cost a 1,000-file commit over
-            // half a second here, and the journal below must not be durable before they are.
-            let synced = warden_syncfs(txn.fd)
-            guard synced == 0 else { throw GateError.io(operation: "syncfs \(txn.path)", errno: -synced) }
-            let journal = GateJournal(seq: seq, role: validator.role, run: run, task: task, base: changeset.base,
-                                      timeNS: nowNS(), entries: entries)
-            try txn.writeAtomically("journal", try journal.encoded())
-            try txnRoot.sync()
-            try finish(journal)
-            return seq
         }
+        if !stagingFindings.isEmpty {
+            try txnRoot.removeTree("\(seq)")
+            throw GateRejection(findings: stagingFindings, handEdits: handEdits)
+        }
+        // One syncfs for every staged file: per-file fsyncs cost a 1,000-file commit over
+        // half a second here, and the journal below must not be durable before they are.
+        let synced = warden_syncfs(txn.fd)
+        guard synced == 0 else { throw GateError.io(operation: "syncfs \(txn.path)", errno: -synced) }
+        let journal = GateJournal(seq: seq, role: validator.role, run: run, task: task, base: changeset.base,
+                                  timeNS: nowNS(), entries: entries)
+        try txn.writeAtomically("journal", try journal.encoded())
+        try txnRoot.sync()
+        try finish(journal)
+        return (seq, handEdits)
     }
 
     /// Finishes any commit a killed gate left half-done. Run by every commit under the lock;
@@ -117,9 +131,15 @@ public final class Gate {
             try apply(e, name: name, in: parent, txn: txn, history: history)
         }
         for dir in touched.values { try dir.sync() }
+        // The journal says which old-N held which path: `revert` needs it after txn/ is gone.
+        if try !history.exists("journal") {
+            guard linkat(txn.fd, "journal", history.fd, "journal", 0) == 0 else {
+                throw GateError.io(operation: "keep journal of commit \(journal.seq)", errno: errno)
+            }
+        }
         try history.sync()
         try store.record(seq: journal.seq, role: journal.role, run: journal.run, task: journal.task, base: journal.base,
-                         timeNS: journal.timeNS, changes: journal.recordedChanges)
+                         timeNS: journal.timeNS, changes: journal.recordedChanges, manifest: try manifestUpdate(for: journal))
         // Only a hint for views (Snapshots.swift): a failure here leaves an older version to start from.
         try? writeCurrentVersion(journal.seq)
         try txnRoot.removeTree("\(journal.seq)")

@@ -37,8 +37,14 @@ public struct GateFinding: Sendable, Equatable, CustomStringConvertible {
 /// The changeset was refused as a whole; nothing in the workspace was touched.
 public struct GateRejection: Error, Sendable, CustomStringConvertible {
     public var findings: [GateFinding]
+    /// The commit by `human` that recorded hand edits found before the changeset was judged:
+    /// it stands even though the changeset was refused.
+    public var handEdits: Int64?
 
-    public init(findings: [GateFinding]) { self.findings = findings }
+    public init(findings: [GateFinding], handEdits: Int64? = nil) {
+        self.findings = findings
+        self.handEdits = handEdits
+    }
 
     public var description: String {
         "changeset rejected (\(findings.count) problem\(findings.count == 1 ? "" : "s")):\n"

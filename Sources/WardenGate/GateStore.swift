@@ -70,6 +70,7 @@ public final class GateStore: VersionIndex, Sendable {
                 );
                 """)
         }
+        registerManifest(&m)
         return m
     }()
 
@@ -120,7 +121,7 @@ public final class GateStore: VersionIndex, Sendable {
 
     /// Records a commit. Idempotent, so recovery can replay it: a seq already present is kept.
     func record(seq: Int64, role: String, run: String, task: String?, base: Int64, timeNS: Int64,
-                changes: [Change]) throws {
+                changes: [Change], manifest: ManifestUpdate = ManifestUpdate()) throws {
         do {
             try queue.write { db in
                 guard try Int64.fetchOne(db, sql: "SELECT seq FROM commits WHERE seq = ?", arguments: [seq]) == nil else { return }
@@ -132,6 +133,7 @@ public final class GateStore: VersionIndex, Sendable {
                     try db.execute(sql: "INSERT INTO paths (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq",
                                    arguments: [c.path, seq])
                 }
+                try Self.apply(manifest, db)
             }
         } catch {
             throw GateError.store("record commit \(seq): \(error)")

@@ -44,6 +44,8 @@ public struct GateValidator {
     public var zones: [WriteZone]
     public var ownership: [OwnershipZone]
     public var limits: GateLimits
+    /// The profile the role came from, for the audit rows of its commits ("" when none).
+    public var profileFile = ""
     /// First components only the gate itself may write.
     public static let reserved = [".git", ".warden"]
 
@@ -86,7 +88,7 @@ public struct GateValidator {
             if !container && !inZones(path) {
                 findings.append(GateFinding(path, .zone, "outside \(role)'s write zones (\(zones.map(\.pattern).joined(separator: ", ")))"))
             }
-            if !container, let owned = ownership.first(where: { covers($0.zone, path) && $0.owner != role }) {
+            if !container, let owned = owner(of: path), owned.owner != role {
                 findings.append(GateFinding(path, .ownership, "\(owned.zone.pattern) belongs to \(owned.owner)"))
             }
             if case let .symlink(target) = entry.action {
@@ -100,7 +102,7 @@ public struct GateValidator {
             }
             if let conflict = try conflict(entry, base: changeset.base, index: index) {
                 findings.append(GateFinding(path, .conflict,
-                    "changed since version \(changeset.base) by commit \(conflict.seq) (role \(conflict.role), run \(conflict.run), \(isoTime(conflict.timeNS)))"))
+                    "changed since version \(changeset.base) by commit \(conflict.seq) (role \(conflict.role), \(conflict.run.isEmpty ? "" : "run \(conflict.run), ")\(isoTime(conflict.timeNS)))"))
             }
         }
         return findings
@@ -117,8 +119,12 @@ public struct GateValidator {
 
     func inZones(_ path: String) -> Bool { zones.contains { covers($0, path) } }
 
-    func covers(_ zone: WriteZone, _ path: String) -> Bool {
-        zone.recursive ? GatePath.isInside(path, zone.path) : path == zone.path
+    func covers(_ zone: WriteZone, _ path: String) -> Bool { zone.covers(path) }
+
+    /// The most specific ownership zone covering `path` decides: `Sources/gen/**` given to
+    /// another role carves an exception out of `Sources/**`.
+    func owner(of path: String) -> OwnershipZone? {
+        ownership.filter { $0.zone.covers(path) }.max { $0.zone.specificity < $1.zone.specificity }
     }
 
     func isReserved(_ path: String) -> Bool {

@@ -3,8 +3,8 @@
 // taken back from a parent's deny list).
 
 extension PolicyLoader {
-    /// Lints files: a YAML file with a `role:` key is a profile, one with a `sets:` key a policy
-    /// file. With no files, lints every built-in profile and every workspace `profiles/*.yaml`
+    /// Lints files: a YAML file with a `role:` key is a profile, one with a `sets:`,
+    /// `ownership:` or `gate:` key (or another workspace policy key) a policy file. With no files, lints every built-in profile and every workspace `profiles/*.yaml`
     /// and `policies/*.yaml`. An empty result means clean; warnings and notes are included.
     public func lint(files: [String]) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
@@ -18,7 +18,7 @@ extension PolicyLoader {
             for path in Self.yamlFiles(in: environment.workspace + "/profiles") {
                 diagnostics += lintFile(path, mustBePolicy: true)
             }
-            // policies/ may hold files for other tools; only set files are ours to judge.
+            // policies/ may hold files for other tools; only policy files are ours to judge.
             for path in Self.yamlFiles(in: environment.workspace + "/policies") {
                 diagnostics += lintFile(path, mustBePolicy: false)
             }
@@ -44,11 +44,12 @@ extension PolicyLoader {
         let keys = yaml.root?.mapping?.keys.compactMap(\.scalar?.string) ?? []
         if keys.contains("role") {
             _ = resolveChain(from: Self.fileSource(path, text: text), log: &log)
-        } else if keys.contains("sets") {
-            lintSetFile(path, text: text, log: &log)
+        } else if keys.contains(where: WorkspacePolicy.topLevelKeys.contains) {
+            if keys.contains("sets") { lintSetFile(path, text: text, log: &log) }
+            lintWorkspacePolicyFile(path, text: text, log: &log)
         } else if mustBePolicy {
             log.error(yaml.location(yaml.root), "neither a profile nor a policy file",
-                      hint: "a profile has a 'role:' key; a syscall set file has a 'sets:' key")
+                      hint: "a profile has a 'role:' key; a policy file has 'sets:', 'ownership:' or 'gate:'")
         }
         return log.all
     }

@@ -186,12 +186,8 @@ struct ProfileParser {
     }
 
     private func parseSyscalls(_ node: Node, _ yaml: YAMLFile, into raw: inout RawProfile, log: inout DiagnosticLog) {
-        if YAMLFile.isNull(node) { return }
-        guard let mapping = node.mapping else {
-            log.error(yaml.location(node), "expected a mapping for 'syscalls', got \(YAMLFile.kind(node))",
-                      hint: "write syscalls: {deny: [\"@mount\"], allow: [ptrace]}")
-            return
-        }
+        guard let mapping = yaml.mapping(node, for: "syscalls", example: "syscalls: {deny: [\"@mount\"], allow: [ptrace]}",
+                                         log: &log) else { return }
         for (key, _, value) in yaml.knownEntries(of: mapping, allowed: ["deny", "allow"], in: "syscalls", log: &log) {
             // Expansion here only validates; the loader expands again when it merges the chain.
             let entries = yaml.stringList(value, for: "syscalls.\(key)", log: &log).filter { entry in
@@ -205,12 +201,8 @@ struct ProfileParser {
 
     private func parseLimits(_ node: Node, _ yaml: YAMLFile, log: inout DiagnosticLog) -> Limits {
         var limits = Limits()
-        if YAMLFile.isNull(node) { return limits }
-        guard let mapping = node.mapping else {
-            log.error(yaml.location(node), "expected a mapping for 'limits', got \(YAMLFile.kind(node))",
-                      hint: "write limits: {wall: 30m, memory: 4GiB}")
-            return limits
-        }
+        guard let mapping = yaml.mapping(node, for: "limits", example: "limits: {wall: 30m, memory: 4GiB}", log: &log)
+        else { return limits }
         for (key, _, value) in yaml.knownEntries(of: mapping, allowed: Self.limitKeys, in: "limits", log: &log) {
             guard let entry = yaml.string(value, for: "limits.\(key)", log: &log) else { continue }
             let text = entry.value

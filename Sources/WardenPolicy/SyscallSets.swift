@@ -95,7 +95,9 @@ public struct SyscallSets: Sendable {
     static func parseDefinitions(_ yaml: YAMLFile, log: inout DiagnosticLog) -> [Definition] {
         guard let top = yaml.topMapping(what: "policy file", log: &log) else { return [] }
         var definitions: [Definition] = []
-        for entry in yaml.knownEntries(of: top, allowed: ["sets"], in: "policy file", log: &log) {
+        // The file may hold the rest of the workspace policy too; WorkspacePolicy reads that.
+        for entry in yaml.knownEntries(of: top, allowed: WorkspacePolicy.topLevelKeys, in: "policy file", log: &log)
+        where entry.key == "sets" {
             guard let mapping = entry.value.mapping else {
                 log.error(yaml.location(entry.value),
                           "expected a mapping of set names to lists of syscalls for 'sets', got \(YAMLFile.kind(entry.value))",

@@ -72,6 +72,18 @@ struct YAMLFile {
         return entries
     }
 
+    /// The mapping under `key`; nil for null (the key given with nothing after it) and, after
+    /// reporting it, for anything else that is not a mapping.
+    func mapping(_ node: Node, for key: String, what: String = "a mapping", example: String,
+                 log: inout DiagnosticLog) -> Node.Mapping? {
+        if Self.isNull(node) { return nil }
+        guard let mapping = node.mapping else {
+            log.error(location(node), "expected \(what) for '\(key)', got \(Self.kind(node))", hint: "write \(example)")
+            return nil
+        }
+        return mapping
+    }
+
     /// A string scalar. YAML would type `true`, `on` or `5` as bool or int, but a tool called
     /// `true` or an env var called `ON` is still a string, so only null is refused.
     func string(_ node: Node, for key: String, log: inout DiagnosticLog) -> Located<String>? {

@@ -17,8 +17,9 @@ struct GateCommand: ParsableCommand {
           warden gate log --limit 20         # newest commits first
           warden gate show 12                # one commit's paths and hashes
           warden gate apply --profile code --from UPPER --base 11
+          warden gate revert 12              # the inverse of commit 12, as a new commit
         """,
-        subcommands: [Status.self, Log.self, Show.self, Apply.self]
+        subcommands: [Status.self, Log.self, Show.self, Apply.self, Revert.self]
     )
 
     struct Place: ParsableArguments {
@@ -37,19 +38,26 @@ struct GateCommand: ParsableCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The workspace version; finishes a commit a killed gate left half-done.")
+        static let configuration = CommandConfiguration(
+            abstract: "The workspace version and paths edited by hand since; finishes a commit a killed gate left half-done.")
         @OptionGroup var place: Place
 
         func run() throws {
             let gate = try place.gate()
-            try gate.recover()
+            let edits = try gate.scanHumanEdits()
             let version = try gate.version()
             let last = try gate.store.commits(limit: 1).first
             if place.json {
-                print("{\"version\":\(version),\"last\":\(last.map(commitJSON) ?? "null")}")
-            } else {
-                print("workspace \(gate.workspace) at version \(version)")
-                if let last { print("last commit: " + commitLine(last)) }
+                let paths = edits.changes.map { "{\"path\":\(AuditJSON.string($0.path)),\"action\":\"\($0.action)\"}" }
+                print("{\"version\":\(version),\"last\":\(last.map(commitJSON) ?? "null"),\"hand_edits\":[\(paths.joined(separator: ","))]}")
+                return
+            }
+            print("workspace \(gate.workspace) at version \(version)")
+            if let last { print("last commit: " + commitLine(last)) }
+            if !edits.isEmpty {
+                let n = edits.changes.count
+                print("\(n) path\(n == 1 ? "" : "s") edited by hand since version \(edits.since); the next commit records them")
+                for c in edits.changes { print("  \(c.action.padding(9)) \(c.path)") }
             }
         }
     }
@@ -99,29 +107,76 @@ struct GateCommand: ParsableCommand {
             let gate = try place.gate()
             let loader = try makeLoader(workspace: gate.workspace)
             let role = try loadProfile(loader, profile)
-            let validator = GateValidator(role: role.role, zones: role.write)
-            do {
-                let changeset = try ChangesetScanner.scan(upper: absolute(from), base: try base ?? gate.version())
-                let seq = try gate.commit(changeset, validator: validator, run: runID)
-                print(place.json ? "{\"committed\":\(seq),\"entries\":\(changeset.entries.count)}" : "committed version \(seq) (\(changeset.entries.count) entries)")
-            } catch let rejection as GateRejection {
-                if place.json {
-                    for f in rejection.findings {
-                        print("{\"path\":\(AuditJSON.string(f.path)),\"rule\":\"\(f.rule.rawValue)\",\"message\":\(AuditJSON.string(f.message))}")
-                    }
+            let policy = try loadWorkspacePolicy(loader)
+            let validator = GateValidator(profile: role, policy: policy)
+            try place.report(gate: gate, policy: policy) { reporting in
+                let changeset = try ChangesetScanner.scan(upper: absolute(from), base: try base ?? gate.version(),
+                                                          limits: validator.limits)
+                return try gate.submit(changeset, validator: validator, run: runID, reporting: reporting)
+            }
+        }
+    }
+
+    struct Revert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply the inverse of a commit as a new commit.",
+            discussion: """
+            What the commit replaced comes back, what it created is deleted. Refused (exit 73,
+            nothing changed) when a later commit or a hand edit changed any of its paths again.
+            """)
+        @OptionGroup var place: Place
+        @Argument(help: "The commit to undo.") var seq: Int64
+        @Option(name: .customLong("as"), help: "Commit as this role, within its write zones (default: human, anything but .git/ and .warden/).")
+        var role: String?
+        @Option(name: .customLong("run"), help: "The run to record the commit under.") var runID = "manual"
+
+        func run() throws {
+            let gate = try place.gate()
+            let loader = try makeLoader(workspace: gate.workspace)
+            let policy = try loadWorkspacePolicy(loader)
+            let validator = try role.map { GateValidator(profile: try loadProfile(loader, $0), policy: policy) }
+                ?? .human(limits: GateLimits(policy.gate))
+            try place.report(gate: gate, policy: policy) { reporting in
+                do {
+                    return try gate.submitRevert(seq, validator: validator, run: runID, reporting: reporting)
+                } catch let refusal as RevertRefusal {
+                    complain(refusal.message)
+                    throw ExitCode(WardenExit.gateRejected)
                 }
-                complain(rejection.description)
-                throw ExitCode(WardenExit.gateRejected)
-            } catch let error as GateError {
-                complain("\(error)")
-                throw ExitCode(WardenExit.internalError)
             }
         }
     }
 }
 
+extension GateCommand.Place {
+    /// Runs one commit with the workspace's reporting (audit rows, git) and prints its outcome:
+    /// the new version, or every finding with exit 73.
+    func report(gate: Gate, policy: WorkspacePolicy, _ body: (GateReporting) throws -> GateCommitResult) throws {
+        let (reporting, warning) = GateReporting.workspace(gate.workspace, policy: policy)
+        if let warning { complain(warning) }
+        do {
+            let result = try body(reporting)
+            if let human = result.handEdits { complain("hand edits recorded first as commit \(human) (role human)") }
+            for w in result.warnings { complain(w) }
+            print(json ? "{\"committed\":\(result.seq),\"hand_edits\":\(result.handEdits.map(String.init) ?? "null")}"
+                       : "committed version \(result.seq)")
+        } catch let rejection as GateRejection {
+            if json {
+                for f in rejection.findings {
+                    print("{\"path\":\(AuditJSON.string(f.path)),\"rule\":\"\(f.rule.rawValue)\",\"message\":\(AuditJSON.string(f.message))}")
+                }
+            }
+            complain(rejection.description)
+            throw ExitCode(WardenExit.gateRejected)
+        } catch let error as GateError {
+            complain("\(error)")
+            throw ExitCode(WardenExit.internalError)
+        }
+    }
+}
+
 func commitLine(_ c: GateStore.Commit) -> String {
-    "\(c.seq)  \(AuditTime.iso(c.timeNS))  \(c.role)  run \(c.run)  base \(c.base)  \(c.changes.count) path\(c.changes.count == 1 ? "" : "s")"
+    "\(c.seq)  \(AuditTime.iso(c.timeNS))  \(c.role)  \(c.run.isEmpty ? "" : "run \(c.run)  ")base \(c.base)  \(c.changes.count) path\(c.changes.count == 1 ? "" : "s")"
 }
 
 func commitJSON(_ c: GateStore.Commit) -> String {

@@ -77,6 +77,18 @@ func makeLoader(workspace: String) throws -> PolicyLoader {
     }
 }
 
+/// The workspace's `policies/*.yaml` (ownership, gate settings); its warnings go to stderr.
+func loadWorkspacePolicy(_ loader: PolicyLoader) throws -> WorkspacePolicy {
+    do {
+        let policy = try loader.workspacePolicy()
+        for d in policy.diagnostics where d.severity == .warning { fputs(d.description + "\n", stderr) }
+        return policy
+    } catch let error as PolicyError {
+        fputs(error.description + "\n", stderr)
+        throw ExitCode(WardenExit.policy)
+    }
+}
+
 func loadProfile(_ loader: PolicyLoader, _ name: String) throws -> Profile {
     do {
         return try loader.profile(named: name)

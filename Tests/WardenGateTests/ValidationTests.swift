@@ -53,6 +53,17 @@ import Testing
         #expect(try findings([write("Tests/t.swift")], owner).isEmpty)
     }
 
+    @Test func theMostSpecificOwnershipZoneDecides() throws {
+        let owners = ["Sources/**": "code", "Sources/gen/**": "orchestrator", "Sources/gen/keep.txt": "code", "**": "human"]
+        let code = validator("code", ["**"], ownership: owners)
+        #expect(try findings([write("Sources/a.swift"), write("Sources/gen/keep.txt")], code).isEmpty)
+        #expect(try findings([write("Sources/gen/x.swift")], code).map(\.message) == ["Sources/gen/** belongs to orchestrator"])
+        #expect(try findings([write("Sourcesx/a")], code).map(\.message) == ["** belongs to human"])
+        let orchestrator = validator("orchestrator", ["**"], ownership: owners)
+        #expect(try findings([write("Sources/gen/x.swift")], orchestrator).isEmpty)
+        #expect(try findings([write("Sources/gen/keep.txt")], orchestrator).map(\.rule) == [.ownership])
+    }
+
     @Test(arguments: [".git/hooks/pre-commit", ".git/config", ".warden/audit.db", ".GIT/config"])
     func reservedPlacesBelongToTheGate(_ path: String) throws {
         let f = try findings([write(path)], validator("code", ["**"]))
