@@ -43,6 +43,8 @@ extension Gate {
         if let version = currentVersionHint(), let lease = try hold(version) { return lease }
         return try withLock {
             try recoverLocked()
+            // Hand edits become a version first, so the snapshot is exactly some version.
+            _ = try recordHumanEditsLocked()
             let version = try store.version()
             try makeSnapshotLocked(version)
             guard let lease = try hold(version) else {

@@ -140,7 +140,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         return WardenExit.internalError
     }
     if let line = audit.finish(outcome, status: outcome.exitCode) { complain(line) }
-    let gateStatus = view?.finish(plan: plan, status: outcome.exitCode)
+    let gateStatus = view?.finish(plan: plan, status: outcome.exitCode, auditFile: audit.file, auditRun: audit.runID)
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")

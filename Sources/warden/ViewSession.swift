@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WardenAudit
 import WardenGate
 import WardenPolicy
 import WardenSandbox
@@ -49,15 +50,16 @@ final class ViewSession {
         ViewMount(lower: view.lower, upper: view.upper, work: view.work, hidden: view.hidden)
     }
 
-    /// Offers the agent's changes to the gate. Returns the exit status to use instead of the
-    /// agent's, if any: 73 when the gate refused what a successful agent produced.
-    func finish(plan: LaunchPlan, status: Int32?) -> Int32? {
+    /// Offers the agent's changes to the gate, validated against the profile and the
+    /// workspace policy (ownership zones, limits), with audit rows in `auditFile` under the
+    /// run's audit id. Returns the exit status to use instead of the agent's, if any: 73 when
+    /// the gate refused what a successful agent produced, 65 for a broken workspace policy.
+    func finish(plan: LaunchPlan, status: Int32?, auditFile: String? = nil, auditRun: Int64? = nil) -> Int32? {
         defer { collect() }
         view.releaseSnapshot()
-        let validator = GateValidator(role: plan.profile.role, zones: plan.profile.write)
         let changeset: Changeset
         do {
-            changeset = try view.changeset(limits: validator.limits)
+            changeset = try view.changeset(limits: GateLimits())
         } catch {
             keep(.kept, "could not read the view: \(error)")
             return WardenExit.internalError
@@ -81,12 +83,31 @@ final class ViewSession {
             complain("\(count) not submitted (\(why)); kept: warden changes \(view.run), then warden gate apply --view \(view.run)")
             return nil
         }
+        let policy: WorkspacePolicy
         do {
-            let seq = try gate.commit(changeset, validator: validator, run: view.run)
-            version = seq
+            policy = try PolicyLoader(environment: PolicyEnvironment(workspace: gate.workspace, searchPath: processEnvironment()["PATH"] ?? "/usr/bin:/bin"))
+                .workspacePolicy()
+        } catch {
+            keep(.kept, "the workspace policy is invalid: \(error)")
+            complain("\(error)")
+            complain("nothing was applied (the workspace policy must be fixed first); the view is kept: warden changes \(view.run)")
+            return WardenExit.policy
+        }
+        let validator = GateValidator(profile: plan.profile, policy: policy)
+        var reporting = GateReporting(gitCommits: policy.gate.gitCommits)
+        if let auditFile { reporting.audit = try? AuditStore(path: auditFile) }
+        // The audit's run number, so that `warden audit --run N` and the gate log agree.
+        let run = auditRun.map(String.init) ?? view.run
+        do {
+            // Limits of the policy, not the defaults the first scan used, decide.
+            let checked = try view.changeset(limits: validator.limits)
+            let result = try gate.submit(checked, validator: validator, run: run, reporting: reporting)
+            version = result.seq
             outcome = "committed"
-            complain("committed \(count) as workspace version \(seq) (base \(view.record.base))")
-            if options.keep { keep(.committed, nil, committed: seq) } else { try? view.discard() }
+            if let human = result.handEdits { complain("hand edits in the workspace recorded first as version \(human) (by human)") }
+            complain("committed \(count) as workspace version \(result.seq) (base \(view.record.base))")
+            for w in result.warnings { complain(w) }
+            if options.keep { keep(.committed, nil, committed: result.seq) } else { try? view.discard() }
             // The next view starts from this version: its snapshot is made now, while this run
             // is ending anyway, rather than when the next agent starts.
             try? gate.prepareSnapshot()

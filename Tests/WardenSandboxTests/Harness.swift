@@ -252,7 +252,13 @@ func spawn(_ argv: [String], env: [String: String], cwd: String, stdin: Stdin = 
     let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { (cArgs + cEnv).forEach { free($0) } }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, cEnv)
+    var rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, cEnv)
+    // ETXTBSY: another test's fork still held the binary's copy open for writing (it closes
+    // at that child's exec). Transient; the kernel says so.
+    for _ in 0..<50 where rc == ETXTBSY {
+        usleep(20_000)
+        rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, cEnv)
+    }
     precondition(rc == 0, "posix_spawn \(argv[0]) failed: \(rc)")
     if extraHigh >= 0 { close(extraHigh) }
     if case .fd = stdin {} else { close(inFD) }

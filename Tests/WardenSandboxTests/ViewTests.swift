@@ -118,6 +118,24 @@ extension Fixture {
         #expect(log.stdout.isEmpty, "\(log)")
     }
 
+    /// A role whose own zones cover everything still cannot change another role's ownership
+    /// zone (workspace policy): Landlock lets the write into the view, the gate refuses it,
+    /// and the refusal is an audit row of kind gate.
+    @Test(arguments: Identity.all)
+    func anotherRolesOwnershipZoneIsRefusedAtTheGate(_ id: Identity) {
+        let fx = Fixture(id)
+        fx.write("policies/workspace.yaml", "ownership: { \"Tests/**\": test }\n")
+        let all = fx.profile("code", extra: "write: [\"**\"]\n")
+        let o = fx.run(profile: all, ["sh", "-c", "echo mine > Tests/main_tests.swift && echo ok > Sources/ok.swift"])
+        #expect(o.status == 73 && o.stderr.contains("Tests/main_tests.swift: ownership:"), "\(o)")
+        #expect(fx.read("Tests/main_tests.swift") == "// tests\n" && !fx.exists("Sources/ok.swift"))
+        let audit = fx.warden(["audit", "--kind", "gate", "--json"])
+        #expect(audit.stdout.contains("\"decision\":\"denied\"") && audit.stdout.contains("Tests/main_tests.swift"), "\(audit)")
+        // Control: the owner's own change goes through.
+        let owner = fx.run(profile: "test", ["sh", "-c", "echo theirs > Tests/main_tests.swift"])
+        #expect(owner.status == 0 && fx.read("Tests/main_tests.swift") == "theirs\n", "\(owner)")
+    }
+
     /// `.git` is bound in read-only and the gate's own directories are hidden: an agent whose
     /// zones cover everything still cannot reach them.
     @Test(arguments: Identity.all)
