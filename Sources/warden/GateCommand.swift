@@ -17,6 +17,7 @@ struct GateCommand: ParsableCommand {
           warden gate log --limit 20         # newest commits first
           warden gate show 12                # one commit's paths and hashes
           warden gate apply --profile code --from UPPER --base 11
+          warden gate apply --view 1764741234-4242     # a kept view (warden changes lists them)
           warden gate revert 12              # the inverse of commit 12, as a new commit
         """,
         subcommands: [Status.self, Log.self, Show.self, Apply.self, Revert.self]
@@ -98,21 +99,44 @@ struct GateCommand: ParsableCommand {
             abstract: "Validate and commit an upper directory (overlay layout) as one changeset.",
             discussion: "Exit status 0 with the new version on stdout, or 73 with every problem on stderr and nothing changed.")
         @OptionGroup var place: Place
-        @Option(name: .long, help: "The role whose write zones the changeset must stay in.") var profile: String
-        @Option(name: .long, help: "The upper directory: files, whiteouts, opaque directories, symlinks.") var from: String
+        @Option(name: .long, help: "The role whose write zones the changeset must stay in (with --view: the run's own by default).")
+        var profile: String?
+        @Option(name: .long, help: "The upper directory: files, whiteouts, opaque directories, symlinks.") var from: String?
+        @Option(name: .long, help: "A kept view's run id (`warden changes` lists them): its upper layer, at its base version.")
+        var view: String?
         @Option(name: .long, help: "The workspace version the changes were made against (default: the current one).") var base: Int64?
         @Option(name: .customLong("run"), help: "The run to record the commit under.") var runID = "manual"
 
+        func validate() throws {
+            if (from == nil) == (view == nil) { throw ValidationError("give exactly one of --from UPPER and --view RUN") }
+            if view == nil && profile == nil { throw ValidationError("--from needs --profile") }
+        }
+
         func run() throws {
             let gate = try place.gate()
+            var kept: View?
+            if let view {
+                guard let v = try View.open(gate: gate, run: view) else {
+                    complain("no kept view for run \(view) (warden changes lists them)")
+                    throw ExitCode(WardenExit.usage)
+                }
+                kept = v
+            }
             let loader = try makeLoader(workspace: gate.workspace)
-            let role = try loadProfile(loader, profile)
+            // A built-in profile is recorded as builtin:NAME; a file by its path.
+            let named = profile ?? kept.map { $0.record.profileFile.hasPrefix("builtin:") ? $0.record.role : $0.record.profileFile } ?? ""
+            let role = try loadProfile(loader, named)
             let policy = try loadWorkspacePolicy(loader)
             let validator = GateValidator(profile: role, policy: policy)
+            let upper = kept?.upper ?? absolute(from ?? "")
+            let run = kept.map { runID == "manual" ? $0.run : runID } ?? runID
             try place.report(gate: gate, policy: policy) { reporting in
-                let changeset = try ChangesetScanner.scan(upper: absolute(from), base: try base ?? gate.version(),
+                let changeset = try ChangesetScanner.scan(upper: upper, base: try base ?? kept?.record.base ?? gate.version(),
                                                           limits: validator.limits)
-                return try gate.submit(changeset, validator: validator, run: runID, reporting: reporting)
+                let result = try gate.submit(changeset, validator: validator, run: run, reporting: reporting)
+                // Its changes are in the workspace now: the view has done its job.
+                try? kept?.discard()
+                return result
             }
         }
     }

@@ -77,7 +77,10 @@ extension Fixture {
         expectOK(fx.audited("code", "rename", "Sources/fine.swift", "Sources/sub/moved.swift"))
         expectOK(fx.audited("code", "write", "/tmp/scratch-file", "x"))
         expectOK(fx.audited("code", "read", "Tests/main_tests.swift"))
-        #expect(fx.auditRows().isEmpty)
+        // The only rows: the gate's record of each commit these runs made (kind gate, allowed).
+        let rows = fx.auditRows()
+        #expect(rows.allSatisfy { $0["kind"] as? String == "gate" && $0["decision"] as? String == "allowed" }, "\(rows)")
+        #expect(!rows.isEmpty, "the commits are on record")
         #expect(fx.exists("Sources/sub/moved.swift"))
     }
 

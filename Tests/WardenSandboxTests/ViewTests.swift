@@ -182,6 +182,9 @@ extension Fixture {
         let failed = fx.run(profile: "code", ["sh", "-c", "echo half > Sources/half.swift; exit 3"])
         #expect(failed.status == 3 && failed.stderr.contains("not submitted (the agent exited with 3)"), "\(failed)")
         #expect(!fx.exists("Sources/half.swift") && fx.keptViews().count == 1)
+        // Submitted by hand afterwards, it goes through the gate like any other.
+        let applied = fx.warden(["gate", "apply", "--view", fx.keptViews().first ?? "?"])
+        #expect(applied.status == 0 && fx.read("Sources/half.swift") == "half\n" && fx.keptViews().isEmpty, "\(applied)")
         let direct = fx.run(profile: "code", ["sh", "-c", "echo direct > Sources/direct.swift; exit 3"], options: ["--no-view"])
         #expect(direct.status == 3 && fx.read("Sources/direct.swift") == "direct\n", "\(direct)")
         let audit = fx.warden(["audit", "--kind", "launch", "--json"])
