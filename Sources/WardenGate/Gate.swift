@@ -26,7 +26,10 @@ public final class Gate {
         gateDir = try root.makeDirectories(".warden/gate")
         _ = try gateDir.makeDirectories("txn")
         _ = try gateDir.makeDirectories("history")
-        store = try GateStore(path: workspace + "/.warden/gate.db")
+        let dir = gateDir
+        store = try GateStore(path: workspace + "/.warden/gate.db", serialized: { body in
+            try Gate.locked(dir) { try body() }
+        })
         // The first gate to see the workspace takes its starting point: what is there now is
         // not a hand edit, whatever comes later is.
         if try !store.hasManifest() {
@@ -203,7 +206,9 @@ public final class Gate {
         return findings
     }
 
-    func withLock<T>(_ body: () throws -> T) throws -> T {
+    func withLock<T>(_ body: () throws -> T) throws -> T { try Gate.locked(gateDir, body) }
+
+    static func locked<T>(_ gateDir: DirectoryFD, _ body: () throws -> T) throws -> T {
         let fd = openat(gateDir.fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw GateError.io(operation: "open \(gateDir.path)/lock", errno: errno) }
         defer { close(fd) }

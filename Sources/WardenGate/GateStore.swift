@@ -31,17 +31,39 @@ public final class GateStore: VersionIndex, Sendable {
         public var changes: [Change]
     }
 
-    public init(path: String) throws {
+    /// `serialized` runs the store's creation under a lock across processes: switching a new
+    /// file to WAL and each migration are separate transactions, so two runners creating the
+    /// store at once would both see it empty and the second `CREATE TABLE` would fail.
+    public init(path: String, serialized: (() throws -> Void) throws -> Void = { try $0() }) throws {
         self.path = path
-        var config = Configuration()
-        config.busyMode = .timeout(10)
-        config.journalMode = .wal
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
-            try Self.migrator.migrate(queue)
+            var st = stat()
+            let fresh = stat(path, &st) != 0 || st.st_size == 0
+            var opened: DatabaseQueue?
+            if !fresh {
+                let q = try Self.open(path)
+                if try q.read({ try Self.migrator.hasCompletedMigrations($0) }) { opened = q }
+            }
+            if opened == nil {
+                try serialized {
+                    let q = try Self.open(path)
+                    try Self.migrator.migrate(q)
+                    opened = q
+                }
+            }
+            queue = opened!
+        } catch let e as GateError {
+            throw e
         } catch {
             throw GateError.store("\(path): \(error)")
         }
+    }
+
+    private static func open(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.journalMode = .wal
+        return try DatabaseQueue(path: path, configuration: config)
     }
 
     static let migrator: DatabaseMigrator = {

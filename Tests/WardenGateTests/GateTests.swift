@@ -130,6 +130,20 @@ import Testing
         #expect(try Gate(workspace: fx.workspace).version() == Int64(accepted.count))
     }
 
+    /// The first runs on a new workspace all create the gate store at once (CI saw the second
+    /// `CREATE TABLE commits` fail): each must open it, and exactly one starts the manifest.
+    @Test func gatesOpenedAtOnceOnANewWorkspaceAllSucceed() throws {
+        for _ in 0..<10 {
+            let fx = GateFixture()
+            let errors = Locked<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { _ = try Gate(workspace: fx.workspace).version() } catch { errors.mutate { $0.append("\(error)") } }
+            }
+            #expect(errors.value.isEmpty, "\(errors.value)")
+            #expect(try Gate(workspace: fx.workspace).scanHumanEdits().isEmpty)
+        }
+    }
+
     @Test func killNineAtAnyMomentLeavesAllOldOrAllNew() throws {
         let fx = GateFixture()
         let stress = builtBinary("warden-gate-stress")
