@@ -16,9 +16,12 @@ import Glibc
 /// upper layer).
 public final class Gate {
     public let workspace: String
-    public let store: GateStore
     let root: DirectoryFD
     let gateDir: DirectoryFD
+    private var opened: GateStore?
+    /// Set while this gate holds the lock, so that nested `withLock` calls (the store opened
+    /// first under the lock) do not wait on themselves: flock does not nest across open files.
+    private var holdsLock = false
 
     public init(workspace: String) throws {
         self.workspace = workspace
@@ -26,16 +29,26 @@ public final class Gate {
         gateDir = try root.makeDirectories(".warden/gate")
         _ = try gateDir.makeDirectories("txn")
         _ = try gateDir.makeDirectories("history")
-        let dir = gateDir
-        store = try GateStore(path: workspace + "/.warden/gate.db", serialized: { body in
-            try Gate.locked(dir) { try body() }
-        })
-        // The first gate to see the workspace takes its starting point: what is there now is
-        // not a hand edit, whatever comes later is.
-        if try !store.hasManifest() {
-            try withLock {
-                if try !store.hasManifest() { try store.startManifest(try stamps(at: ""), version: try store.version()) }
+        // A new workspace's starting point is taken now (see `store`): edits made after the
+        // first gate saw it are hand edits.
+        if try !root.makeDirectories(".warden").exists("gate.db") { _ = try store }
+    }
+
+    /// The version index, opened on first use: a view that starts from an existing snapshot
+    /// and ends with nothing to submit never reads it, which keeps SQLite off the launch path.
+    public var store: GateStore {
+        get throws {
+            if let opened { return opened }
+            let store = try GateStore(path: workspace + "/.warden/gate.db", serialized: { body in try withLock(body) })
+            // The first gate to see the workspace takes its starting point: what is there now
+            // is not a hand edit, whatever comes later is.
+            if try !store.hasManifest() {
+                try withLock {
+                    if try !store.hasManifest() { try store.startManifest(try stamps(at: ""), version: try store.version()) }
+                }
             }
+            opened = store
+            return store
         }
     }
 
@@ -206,15 +219,16 @@ public final class Gate {
         return findings
     }
 
-    func withLock<T>(_ body: () throws -> T) throws -> T { try Gate.locked(gateDir, body) }
-
-    static func locked<T>(_ gateDir: DirectoryFD, _ body: () throws -> T) throws -> T {
+    func withLock<T>(_ body: () throws -> T) throws -> T {
+        if holdsLock { return try body() }
         let fd = openat(gateDir.fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw GateError.io(operation: "open \(gateDir.path)/lock", errno: errno) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else { throw GateError.io(operation: "lock \(gateDir.path)/lock", errno: errno) }
         }
+        holdsLock = true
+        defer { holdsLock = false }
         return try body()
     }
 }

@@ -47,6 +47,13 @@ public final class GateStore: VersionIndex, Sendable {
             if opened == nil {
                 try serialized {
                     let q = try Self.open(path)
+                    // Set once here and kept in the file's header: GRDB's `journalMode = .wal`
+                    // would check it (and write to make the WAL exist) on every open.
+                    try q.writeWithoutTransaction { db in
+                        guard try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") == "wal" else {
+                            throw DatabaseError(message: "could not switch \(path) to WAL mode")
+                        }
+                    }
                     try Self.migrator.migrate(q)
                     opened = q
                 }
@@ -62,7 +69,6 @@ public final class GateStore: VersionIndex, Sendable {
     private static func open(_ path: String) throws -> DatabaseQueue {
         var config = Configuration()
         config.busyMode = .timeout(10)
-        config.journalMode = .wal
         return try DatabaseQueue(path: path, configuration: config)
     }
 
