@@ -40,7 +40,7 @@ extension Gate {
 
     /// A snapshot of the current version, made now if missing, held until `release`.
     public func snapshotLease() throws -> SnapshotLease {
-        if let version = currentVersionHint(), let lease = try hold(version) { return lease }
+        if let version = currentVersionHint(), workspaceUnchanged(since: version), let lease = try hold(version) { return lease }
         return try withLock {
             try recoverLocked()
             // Hand edits become a version first, so the snapshot is exactly some version.
@@ -69,7 +69,7 @@ extension Gate {
         guard let dir = try? gateDir.directory("snapshots"), let names = try? dir.entries() else { return false }
         let current = currentVersionHint()
         return names.contains { name in
-            if name.hasSuffix(".lock") { return false }
+            if name.hasSuffix(".lock") || name.hasSuffix(".dirs") { return false }
             return Int64(name) == nil || Int64(name) != current
         }
     }
@@ -95,6 +95,7 @@ extension Gate {
                 // the gate for the current one.
                 guard renameat(dir.fd, name, dir.fd, ".trash-\(name)") == 0 else { continue }
                 unlinkat(dir.fd, "\(version).lock", 0)
+                unlinkat(dir.fd, Self.stampsName(version), 0)
                 try dir.removeTree(".trash-\(name)")
                 removed.append(version)
             }
@@ -134,6 +135,9 @@ extension Gate {
     private func makeSnapshotLocked(_ version: Int64) throws {
         let dir = try gateDir.makeDirectories("snapshots")
         if try dir.exists("\(version)") {
+            // Hand edits were recorded first, so the workspace is this version: whatever
+            // changed the directories (a `git init`, say) was no edit the gate keeps.
+            if !workspaceUnchanged(since: version) { try writeStamps(try stampDirectories(), version: version, in: dir) }
             try writeCurrentVersion(version)
             return
         }
@@ -141,7 +145,9 @@ extension Gate {
         try dir.removeTree(temp)
         guard mkdirat(dir.fd, temp, 0o755) == 0 else { throw GateError.io(operation: "mkdir \(dir.path)/\(temp)", errno: errno) }
         let target = try dir.directory(temp)
-        try SnapshotCopier(root: true).copy(from: root, to: target, rootStat: try root.stat("."))
+        let stamps = DirectoryStamps()
+        try SnapshotCopier(stamps: stamps).copy(from: root, to: target, rootStat: try root.stat("."))
+        try writeStamps(stamps, version: version, in: dir)
         // A snapshot is complete or absent: readers only ever see the renamed result.
         guard renameat(dir.fd, temp, dir.fd, "\(version)") == 0 else {
             throw GateError.io(operation: "rename snapshot \(version)", errno: errno)
@@ -154,12 +160,20 @@ extension Gate {
 /// Regular files that cannot be linked (another filesystem mounted inside the workspace, or a
 /// file this user may not link) are copied instead.
 struct SnapshotCopier {
-    var root: Bool
+    /// Where this directory is in the workspace: "" for its root.
+    var prefix = ""
+    let stamps: DirectoryStamps
     private let privileged = geteuid() == 0
+    private var root: Bool { prefix.isEmpty }
 
-    init(root: Bool) { self.root = root }
+    init(stamps: DirectoryStamps, prefix: String = "") {
+        self.stamps = stamps
+        self.prefix = prefix
+    }
 
+    /// `rootStat` is the source directory's, taken before it is read.
     func copy(from source: DirectoryFD, to target: DirectoryFD, rootStat: stat?) throws {
+        if let st = rootStat { stamps.add(prefix, st) }
         guard let dir = fdopendir(dup(source.fd)) else { throw GateError.io(operation: "opendir \(source.path)", errno: errno) }
         defer { closedir(dir) }
         rewinddir(dir)
@@ -192,8 +206,10 @@ struct SnapshotCopier {
             guard mkdirat(target.fd, name, 0o700) == 0 else {
                 throw GateError.io(operation: "mkdir \(target.path)/\(String(cString: name))", errno: errno)
             }
-            let from = try source.directory(String(cString: name)), to = try target.directory(String(cString: name))
-            try SnapshotCopier(root: false).copy(from: from, to: to, rootStat: try source.stat(String(cString: name)))
+            let rel = String(cString: name)
+            let from = try source.directory(rel), to = try target.directory(rel)
+            try SnapshotCopier(stamps: stamps, prefix: root ? rel : prefix + "/" + rel)
+                .copy(from: from, to: to, rootStat: try source.stat(rel))
             return
         }
         if linkat(source.fd, name, target.fd, name, 0) == 0 { return }

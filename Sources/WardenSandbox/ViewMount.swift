@@ -26,7 +26,7 @@ public struct ViewMount: Sendable {
     /// redirects and no metacopy.
     public func options(userNamespace: Bool) -> String {
         var parts = ["lowerdir=" + Self.escape(lower), "upperdir=" + Self.escape(upper), "workdir=" + Self.escape(work),
-                     "index=off", "xino=off"]
+                     "index=off", "xino=off", "volatile"]
         // userxattr already rules out both (and refuses them spelled out).
         parts += userNamespace ? ["userxattr"] : ["redirect_dir=off", "metacopy=off"]
         return parts.joined(separator: ",")

@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+
+/// The workspace's directories as a snapshot saw them: path, mtime and ctime of each, kept in
+/// `snapshots/VERSION.dirs`. A new view starts from the current snapshot without taking the
+/// gate lock only while every one still matches. A file a person creates, deletes or renames
+/// (an editor saving through a rename included) changes its directory's times, so the next
+/// view goes the slow way, records the hand edit as a version and gets a snapshot that has it.
+/// In-place writes change no directory, but they need no new snapshot: the snapshot's hard
+/// link is the same inode. A directory is stat'ed before it is read, so a change racing the
+/// walk leaves a stale stamp, never a fresh one.
+final class DirectoryStamps {
+    private(set) var records: [(path: String, mtime: Int64, ctime: Int64)] = []
+
+    func add(_ path: String, _ st: stat) {
+        records.append((path, Self.ns(st.st_mtim), Self.ns(st.st_ctim)))
+    }
+
+    static func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
+
+    /// `MTIME CTIME PATH\0` per directory: NUL is the one byte a path cannot hold.
+    func encoded() -> Data {
+        var data = Data()
+        for r in records {
+            data.append(contentsOf: "\(r.mtime) \(r.ctime) ".utf8)
+            data.append(contentsOf: Array(r.path.utf8))
+            data.append(0)
+        }
+        return data
+    }
+
+    static func decode(_ data: Data) -> [(path: String, mtime: Int64, ctime: Int64)]? {
+        var out: [(path: String, mtime: Int64, ctime: Int64)] = []
+        for record in data.split(separator: 0, omittingEmptySubsequences: true) {
+            let fields = record.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, let m = Int64(String(decoding: fields[0], as: UTF8.self)),
+                  let c = Int64(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+            out.append((String(decoding: fields[2], as: UTF8.self), m, c))
+        }
+        return out
+    }
+}
+
+extension Gate {
+    static func stampsName(_ version: Int64) -> String { "\(version).dirs" }
+
+    /// Whether no directory of the workspace changed since snapshot `version` was stamped.
+    /// False when the stamps are missing or unreadable.
+    func workspaceUnchanged(since version: Int64) -> Bool {
+        guard let dir = try? gateDir.directory("snapshots"),
+              let data = try? dir.read(Self.stampsName(version), max: 1 << 28),
+              let records = DirectoryStamps.decode(data), !records.isEmpty else { return false }
+        var st = stat()
+        for r in records {
+            guard fstatat(root.fd, r.path.isEmpty ? "." : r.path, &st, AT_SYMLINK_NOFOLLOW) == 0,
+                  st.st_mode & S_IFMT == S_IFDIR,
+                  DirectoryStamps.ns(st.st_mtim) == r.mtime, DirectoryStamps.ns(st.st_ctim) == r.ctime else { return false }
+        }
+        return true
+    }
+
+    /// Not fsynced: lost stamps only send the next view the slow way.
+    func writeStamps(_ stamps: DirectoryStamps, version: Int64, in dir: DirectoryFD) throws {
+        let name = Self.stampsName(version), temp = name + ".tmp"
+        let out = openat(dir.fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard out >= 0 else { throw GateError.io(operation: "create \(dir.path)/\(temp)", errno: errno) }
+        defer { close(out) }
+        try stamps.encoded().withUnsafeBytes { try writeAll(out, $0, what: "\(dir.path)/\(temp)") }
+        guard renameat(dir.fd, temp, dir.fd, name) == 0 else { throw GateError.io(operation: "rename \(dir.path)/\(name)", errno: errno) }
+    }
+
+    /// Stamps the workspace's directories as they are now, for a snapshot that matches the
+    /// workspace (checked by the caller under the gate lock) but whose stamps are stale.
+    func stampDirectories() throws -> DirectoryStamps {
+        let stamps = DirectoryStamps()
+        func walk(_ dir: DirectoryFD, _ prefix: String, _ st: stat) throws {
+            stamps.add(prefix, st)
+            for name in try dir.entries() {
+                if prefix.isEmpty, Self.outsideSnapshots.contains(name) { continue }
+                guard let sub = try dir.stat(name), sub.st_mode & S_IFMT == S_IFDIR else { continue }
+                try walk(try dir.directory(name), prefix.isEmpty ? name : prefix + "/" + name, sub)
+            }
+        }
+        if let st = try root.stat(".") { try walk(root, "", st) }
+        return stamps
+    }
+}
