@@ -29,6 +29,12 @@ def main():
     base = tempfile.mkdtemp(prefix="warden-supbench-", dir="/var/tmp")
     ws = os.path.join(base, "ws")
     os.makedirs(os.path.join(ws, "src"))
+    ws_view = os.path.join(base, "ws-view")
+    os.makedirs(os.path.join(ws_view, "src"))
+    # The tarball's 10,000 files are over the gate's default limit of 5,000 per changeset.
+    os.makedirs(os.path.join(ws_view, "policies"))
+    with open(os.path.join(ws_view, "policies", "gate.yaml"), "w") as fh:
+        fh.write("gate: { max_files: 20000 }\n")
     # 10,000 small files in 100 directories.
     tree = os.path.join(base, "tree")
     for d in range(100):
@@ -58,22 +64,33 @@ def main():
     with open(profile, "a") as fh:
         fh.write(f"read: [\"{base}\"]\n")
 
-    def variants(cmd):
-        return [("bare", ["sh", "-c", cmd], None),
-                ("warden (supervisor)", [warden, "run", "--profile", profile, "--workspace", ws, "--", "sh", "-c", cmd], env),
-                # An opt-down only applies to a missing feature: pretend it is missing.
-                ("warden (no supervisor)", [warden, "run", "--profile", profile, "--workspace", ws,
-                                            "--allow-degraded", "supervisor", "--", "sh", "-c", cmd],
-                 dict(env, WARDEN_PRETEND_MISSING="supervisor"))]
+    # The supervisor's cost is measured without a view (--no-view: the agent writes the
+    # workspace directly, as bare does); the last variant adds what a default run does on
+    # top: the private view, and the gate committing all 10,000 files when the agent exits.
+    def variants(cmd, with_view=True):
+        run = [warden, "run", "--profile", profile, "--workspace", ws]
+        out = [("bare", ["sh", "-c", cmd], None),
+               ("warden (supervisor)", run + ["--no-view", "--", "sh", "-c", cmd], env),
+               # An opt-down only applies to a missing feature: pretend it is missing.
+               ("warden (no supervisor)", run + ["--no-view", "--allow-degraded", "supervisor", "--", "sh", "-c", cmd],
+                dict(env, WARDEN_PRETEND_MISSING="supervisor"))]
+        if with_view:
+            # Its own workspace: the other variants' writes would be hand edits to the gate.
+            out.append(("warden (view + gate)", [warden, "run", "--profile", profile, "--workspace", ws_view,
+                                                 "--", "sh", "-c", cmd], env))
+        return out
+
+    def cwd_of(argv):
+        return ws_view if ws_view in argv else ws
 
     print(f"warden {warden}; {args.runs} runs each, interleaved; medians")
     for title, cmd in [("extract 10,000 files (tar xf)", extract), ("C build, 41 units (cc -c)", build)]:
         times = {name: [] for name, _, _ in variants(cmd)}
         for name, argv, e in variants(cmd):
-            timed(argv, ws, e)  # warm-up
+            timed(argv, cwd_of(argv), e)  # warm-up
         for _ in range(args.runs):
             for name, argv, e in variants(cmd):
-                times[name].append(timed(argv, ws, e))
+                times[name].append(timed(argv, cwd_of(argv), e))
         bare = statistics.median(times["bare"])
         print(f"-- {title}")
         for name, ts in times.items():
@@ -83,7 +100,7 @@ def main():
     # CONTINUE), with and without the supervisor.
     loop = ("i=0; while [ $i -lt 20000 ]; do : > /dev/null; i=$((i+1)); done")
     per = {}
-    for name, argv, e in variants(loop):
+    for name, argv, e in variants(loop, with_view=False):
         per[name] = statistics.median([timed(argv, ws, e) for _ in range(5)])
     print("-- 20,000 write-intent opens of /dev/null from sh (each intercepted)")
     for name, m in per.items():
