@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Gate benchmark: commit latency for 1, 100 and 1,000-file changesets, and commits per second
 with 8 agents committing at once, through `warden gate apply` (one process per commit, as an
-agent's runner would). Views (the overlay start-up the issue also asks for) are not built yet.
+agent's runner would). View start-up is measured by view.py.
 
 Standard library only. Uses the release build (swift build -c release -Xswiftc -static-executable).
 """

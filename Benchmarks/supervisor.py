@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What the supervisor costs: one intercepted call against a plain one, and write-heavy
 workloads (extracting 10,000 files into a write zone, a C build) bare, under warden with
-the supervisor, and under warden with --allow-degraded supervisor. One run, side by side.
+the supervisor, and under warden with --allow-degraded supervisor (both --no-view), then a
+default run (view + gate commit) for comparison. One run, side by side.
 
     swift build -c release -Xswiftc -static-executable
     python3 Benchmarks/supervisor.py [--warden PATH] [--runs N]
