@@ -102,7 +102,17 @@ struct Run: ParsableCommand {
             }
             return
         }
-        cache?.store(plan.compiled, key: key, workspace: root, cwd: cwd, searchPath: environment["PATH"] ?? "")
+        // The gate reads the workspace policy when the agent ends: a broken one is refused now,
+        // before the agent works for nothing. Its files are part of the cache key, so a plan is
+        // cached only with a policy that loads and the cached path needs no check.
+        let policyLoads: Bool
+        if view {
+            _ = try loadWorkspacePolicy(loader)
+            policyLoads = true
+        } else {
+            policyLoads = (try? loader.workspacePolicy()) != nil
+        }
+        if policyLoads { cache?.store(plan.compiled, key: key, workspace: root, cwd: cwd, searchPath: environment["PATH"] ?? "") }
         throw ExitCode(execute(plan, json: json, auditPath: audit.map(absolute),
                                view: ViewOptions(enabled: view, keep: keep, commit: commit)))
     }
