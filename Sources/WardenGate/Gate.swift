@@ -266,15 +266,27 @@ func stage(_ source: String, into txn: DirectoryFD, as name: String, mode: UInt3
         try buf.withUnsafeBytes { try writeAll(out, UnsafeRawBufferPointer(rebasing: $0[..<n]), what: name) }
     }
     guard fchmod(out, mode_t(mode & 0o777)) == 0 else { throw GateError.io(operation: "stage \(name)", errno: errno) }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hexDigest(hasher.finalize())
 }
 
 func sha256(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    hexDigest(SHA256.hash(data: data))
 }
 
 func nowNS() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+/// Lowercase hex of a digest. `String(format:)` per byte was an eighth of a 1,000-file commit.
+func hexDigest<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for byte in digest {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -155,11 +155,13 @@ public final class GateStore: VersionIndex, Sendable {
                 guard try Int64.fetchOne(db, sql: "SELECT seq FROM commits WHERE seq = ?", arguments: [seq]) == nil else { return }
                 try db.execute(sql: "INSERT INTO commits (seq, role, run, task, base, time_ns) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [seq, role, run, task, base, timeNS])
+                // Compiled once per commit, not once per path.
+                let change = try db.cachedStatement(sql: "INSERT INTO changes (seq, path, action, hash) VALUES (?, ?, ?, ?)")
+                let last = try db.cachedStatement(
+                    sql: "INSERT INTO paths (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq")
                 for c in changes {
-                    try db.execute(sql: "INSERT INTO changes (seq, path, action, hash) VALUES (?, ?, ?, ?)",
-                                   arguments: [seq, c.path, c.action, c.hash])
-                    try db.execute(sql: "INSERT INTO paths (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq",
-                                   arguments: [c.path, seq])
+                    try change.execute(arguments: [seq, c.path, c.action, c.hash])
+                    try last.execute(arguments: [c.path, seq])
                 }
                 try Self.apply(manifest, db)
             }

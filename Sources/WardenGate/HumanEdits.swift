@@ -140,6 +140,6 @@ extension Gate {
             if n == 0 { break }
             hasher.update(data: buf[..<n])
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexDigest(hasher.finalize())
     }
 }

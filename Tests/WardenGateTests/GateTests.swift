@@ -130,6 +130,11 @@ import Testing
         #expect(try Gate(workspace: fx.workspace).version() == Int64(accepted.count))
     }
 
+    @Test func hashesAreLowercaseHexSHA256() {
+        #expect(sha256(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(sha256(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
     /// The first runs on a new workspace all create the gate store at once (CI saw the second
     /// `CREATE TABLE commits` fail): each must open it, and exactly one starts the manifest.
     @Test func gatesOpenedAtOnceOnANewWorkspaceAllSucceed() throws {
