@@ -128,7 +128,13 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
                                    optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
     let outcome: RunOutcome
     do {
-        outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, onDenial: { audit.record($0) })
+        let control: ControlHandler? = view.map { session in
+            { request, freezer in
+                session.submitLive(request, freezer: freezer, plan: plan, auditFile: audit.file, auditRun: audit.runID)
+            }
+        }
+        outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, control: control,
+                                   onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
         _ = view?.finish(plan: plan, status: nil)
