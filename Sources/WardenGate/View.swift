@@ -127,6 +127,9 @@ public final class View {
         guard mkdirat(dir.fd, "frozen", 0o700) == 0 else { throw GateError.io(operation: "mkdir \(directory)/frozen", errno: errno) }
         let frozen = try dir.directory("frozen")
         var scanned = try ChangesetScanner.scan(upper: upper, base: record.base, limits: limits)
+        // Refused whatever its content (a limit, a forbidden type): nothing worth copying, and
+        // the copy stays bounded by the limits the scan checked from metadata.
+        if !scanned.scanFindings.isEmpty { return (scanned, [:]) }
         var hashes: [String: String] = [:]
         var kept: [Changeset.Entry] = []
         for (i, entry) in scanned.entries.enumerated() {

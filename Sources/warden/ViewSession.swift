@@ -165,6 +165,7 @@ final class ViewSession {
                 complain("warden submit: commit \(result.seq) is in, but the view's record of it was not saved: \(error)")
             }
             version = result.seq
+            outcome = "committed"
             complain("warden submit: committed \(changeset.entries.count) entr\(changeset.entries.count == 1 ? "y" : "ies") as workspace version \(result.seq)")
             for w in result.warnings { complain(w) }
             return "committed \(result.seq)"
