@@ -15,6 +15,13 @@ struct Run: ParsableCommand {
           warden run --profile code -- make
           warden run --profile ./profiles/mine.yaml --timeout 10m -- ./agent.sh
           warden run --profile explore --explain -- grep -r TODO .
+
+        With a view (the default), the agent's changes go to the gate when it
+        exits, and whenever it asks before that: it gets fd 3
+        (WARDEN_CONTROL_FD=3), where the line `submit [TASK]` is answered with
+        one line (`committed SEQ`, `nothing`, `refused: ...`, `error: ...`)
+        once the sandbox was stopped, its files copied and the copies offered
+        to the gate. See `warden submit --help`.
         """
     )
 

@@ -8,21 +8,22 @@ struct SubmitCommand: ParsableCommand {
         commandName: "submit",
         abstract: "From inside a sandbox: commit the view's changes so far, while the agent keeps running.",
         discussion: """
-        Only inside `warden run` with a view: the runner stops every process of the sandbox,
-        copies the upper layer's files to a place the agent cannot reach, lets the sandbox
-        run on, and offers the copies to the gate (the same checks as at exit). Later
-        changesets (another submit, or the one at exit) leave out what was committed and has
-        not changed since.
+        Only inside `warden run` with a view. The runner stops every process
+        of the sandbox, copies the upper layer's files to a place the agent
+        cannot reach, lets the sandbox run on, and offers the copies to the
+        gate (the same checks as at exit). Later changesets (another submit,
+        or the one at exit) leave out what was committed and is unchanged.
 
-        The channel is fd 3 (WARDEN_CONTROL_FD=3). Without warden in the sandbox, a shell does
-        the same:   printf 'submit\\n' >&3; read -r reply <&3; echo "$reply"
+        The channel is fd 3 (WARDEN_CONTROL_FD=3). A shell does the same:
+          printf 'submit\\n' >&3; read -r reply <&3; echo "$reply"
 
-        Request: one line, `submit` or `submit TASK` (at most 4096 bytes). Reply: one line,
-        `committed SEQ`, `nothing`, `refused: PATH: RULE: ...; ...` or `error: ...`.
+        Request: one line, `submit` or `submit TASK`, at most 4096 bytes.
+        Reply: one line: `committed SEQ`, `nothing`, `refused: PATH: RULE:
+        ...; ...` or `error: ...`.
 
-        Exit status: 0 committed or nothing to commit; 73 refused by the gate (nothing was
-        applied; the agent may fix its changes and submit again); 70 an error; 64 not inside
-        a sandbox with a view.
+        Exit status: 0 committed or nothing to commit; 73 refused by the gate
+        (nothing applied; the agent may fix its changes and submit again);
+        70 an error; 64 not inside a sandbox with a view.
         """
     )
 
