@@ -162,15 +162,15 @@ final class ViewSession {
             let result = try gate.submit(changeset, validator: validator, run: run, task: request.task, reporting: reporting)
             let committed = pending.fingerprints.filter { path, _ in changeset.entries.contains { $0.path == path } }
             do { try view.recordSubmitted(committed, seq: result.seq) } catch {
-                complain("warden submit: commit \(result.seq) is in, but the view's record of it was not saved: \(error)")
+                complain("submit: commit \(result.seq) is in, but the view's record of it was not saved: \(error)")
             }
             version = result.seq
             outcome = "committed"
-            complain("warden submit: committed \(changeset.entries.count) entr\(changeset.entries.count == 1 ? "y" : "ies") as workspace version \(result.seq)")
+            complain("submit: committed \(changeset.entries.count) entr\(changeset.entries.count == 1 ? "y" : "ies") as workspace version \(result.seq)")
             for w in result.warnings { complain(w) }
             return "committed \(result.seq)"
         } catch let rejection as GateRejection {
-            complain("warden submit: " + rejection.description)
+            complain("submit: " + rejection.description)
             return "refused: " + rejection.findings.map { "\($0)" }.joined(separator: "; ")
         } catch {
             return "error: the gate failed, nothing was applied: \(error)"
