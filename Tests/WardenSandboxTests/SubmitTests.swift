@@ -216,3 +216,22 @@ let submitLine = "printf 'submit\\n' >&3; read -r reply <&3; echo \"reply: $repl
         #expect(fx.committedHash(last, "Sources/blob.bin") == sha256Hex(file: fx.path("Sources/blob.bin")))
     }
 }
+
+extension SubmitTests {
+    /// The agent deletes a directory and submits; then makes it again with new content: the
+    /// later changeset (an opaque directory and its files) is checked from the agent's own
+    /// deletion, so it is no conflict with it.
+    @Test(arguments: Identity.all)
+    func aTreeDeletedMidRunCanBeMadeAgain(_ id: Identity) {
+        let fx = Fixture(id, files: ["Sources/sub/old.swift": "old\n", "Sources/sub/keep.swift": "keep\n"])
+        let o = fx.run(profile: "code", ["sh", "-c", """
+            rm -r Sources/sub
+            \(submitLine)
+            mkdir Sources/sub && echo again > Sources/sub/old.swift && echo new > Sources/sub/new.swift
+            """])
+        #expect(o.status == 0 && o.stdout == "reply: committed 1\n", "\(o)")
+        #expect(o.stderr.contains("as workspace version 2"), "\(o)")
+        #expect(fx.read("Sources/sub/old.swift") == "again\n" && fx.read("Sources/sub/new.swift") == "new\n")
+        #expect(!fx.exists("Sources/sub/keep.swift"))
+    }
+}
