@@ -1195,6 +1195,25 @@ static int p_mmap_writer(int argc, char **argv) {
     return 0;
 }
 
+/* vfork-wait SECONDS: a vfork child sleeps SECONDS while the parent waits in the kernel for
+ * it. Stopped, the child leaves the parent in an uninterruptible wait that no SIGSTOP
+ * ends: a process that cannot be frozen. Prints "ok" once the child has run. */
+static int p_vfork_wait(int argc, char **argv) {
+    (void)argc;
+    double seconds = parse_seconds(argv[0]);
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    pid_t pid = vfork();
+    if (pid < 0) fail("vfork");
+    if (pid == 0) {
+        syscall(SYS_nanosleep, &ts, NULL);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("ok\n");
+    return 0;
+}
+
 /* control-line BYTES: one request of BYTES 'x' bytes and a newline on the control channel
  * (fd 3); prints the reply line. */
 static int p_control_line(int argc, char **argv) {
@@ -1337,6 +1356,7 @@ static const struct probe probes[] = {
     {"mmap-writer", 3, 3, p_mmap_writer, "PATH BYTES SECONDS"},
     {"control-line", 1, 1, p_control_line, "BYTES"},
     {"control-spam", 1, 1, p_control_spam, "N"},
+    {"vfork-wait", 1, 1, p_vfork_wait, "SECONDS"},
 };
 
 int main(int argc, char **argv) {

@@ -235,3 +235,27 @@ extension SubmitTests {
         #expect(!fx.exists("Sources/sub/keep.swift"))
     }
 }
+
+extension SubmitTests {
+    /// A process that cannot be stopped (a vfork parent waits in the kernel for its stopped
+    /// child): the submit fails closed with an error reply instead of validating a live
+    /// tree, the sandbox is continued, and the exit changeset is still committed.
+    @Test(arguments: Identity.all)
+    func aSandboxThatCannotBeFrozenIsNotSubmitted(_ id: Identity) {
+        let fx = Fixture(id)
+        let p = fx.probe
+        let o = fx.run(profile: fx.profile("code"), ["sh", "-c", """
+            echo v1 > Sources/main.swift
+            \(p) vfork-wait 8 > /dev/null &
+            sleep 0.3
+            \(submitLine)
+            wait
+            echo waited
+            """], timeout: 60)
+        #expect(o.status == 0, "\(o)")
+        #expect(o.stdout.hasPrefix("reply: error: cannot stop the sandbox") && o.stdout.contains("did not stop within 5s"), "\(o)")
+        #expect(o.stdout.hasSuffix("waited\n"), "the sandbox runs on: \(o)")
+        #expect(o.stderr.contains("as workspace version 1"), "\(o)")
+        #expect(fx.read("Sources/main.swift") == "v1\n")
+    }
+}
