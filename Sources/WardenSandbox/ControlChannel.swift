@@ -1,5 +1,6 @@
 import CSandbox
 import Glibc
+import WardenPolicy
 
 /// What an agent may ask its runner over the control channel (fd `WARDEN_CONTROL_FD`, 3).
 public struct ControlRequest: Sendable, Equatable {
@@ -211,4 +212,33 @@ func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// The runner's own executable, runnable inside a sandbox that has a control channel so that
+/// `warden submit` works there (`$WARDEN_EXE submit`): execute on the file and its ELF
+/// interpreter, read on the directories of the shared libraries it has loaded (from
+/// /proc/self/maps) that the system read rules do not cover. None when the executable lies
+/// in the workspace (mounted noexec in the sandbox).
+struct SelfTool {
+    let path: String
+    let rules: [PathRule]
+
+    static func current(rights r: LandlockRights, workspace: String) -> SelfTool? {
+        guard let path = FilePaths.realPath("/proc/self/exe"), !FilePaths.isInside(path, workspace) else { return nil }
+        var rules = [PathRule(path: path, access: r.execute, why: "warden itself, for warden submit")]
+        if let interp = SystemPaths.elfInterpreter(of: path) {
+            rules.append(PathRule(path: interp, access: r.execute, why: "ELF interpreter of \(path)"))
+        }
+        var dirs: [String] = []
+        for line in (readFile("/proc/self/maps") ?? "").split(separator: "\n") {
+            guard let slash = line.firstIndex(of: "/") else { continue }
+            let file = String(line[slash...])
+            guard file.contains(".so"), let cut = file.lastIndex(of: "/") else { continue }
+            let dir = String(file[..<cut])
+            let system = SystemPaths.readTrees.contains { dir == $0 || dir.hasPrefix($0 + "/") }
+            if !system && !dirs.contains(dir) && !FilePaths.isInside(dir, workspace) { dirs.append(dir) }
+        }
+        for dir in dirs { rules.append(PathRule(path: dir, access: r.read, why: "libraries of \(path)")) }
+        return SelfTool(path: path, rules: rules)
+    }
 }

@@ -53,8 +53,11 @@ public enum Launcher {
             throw SandboxError.unavailable(feature: "view",
                                            reason: "a private view of the workspace needs a mount namespace, which this launch lacks")
         }
-        let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (plan.pathRules, [])
-            : ViewMount.split(plan.pathRules, workspace: plan.options.workspace)
+        let controlled = control != nil && view != nil && plan.useInit
+        let selfTool = controlled ? plan.rights.flatMap { SelfTool.current(rights: $0, workspace: plan.options.workspace) } : nil
+        let planned = plan.pathRules + (selfTool?.rules ?? [])
+        let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (planned, [])
+            : ViewMount.split(planned, workspace: plan.options.workspace)
         RunCgroup.removeStale()
         // Answered by a kernel thread while the set-up below runs.
         let auditStatus = LandlockAuditLog.query(plan: plan)
@@ -93,7 +96,6 @@ public enum Launcher {
         // The agent's control channel (a stream, so a shell can use it) and init's freeze
         // channel; the runner's ends are [0].
         var agentPair: [Int32] = [-1, -1], initPair: [Int32] = [-1, -1]
-        let controlled = control != nil && view != nil && plan.useInit
         if controlled {
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &agentPair) == 0 else {
                 throw SandboxError.setup(stage: "socketpair (control)", errno: errno)
@@ -124,7 +126,8 @@ public enum Launcher {
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]],
-                                      control: (agent: agentPair[1], initEnd: initPair[1], parent: [agentPair[0], initPair[0]])) { spec in
+                                      control: (agent: agentPair[1], initEnd: initPair[1], parent: [agentPair[0], initPair[0]]),
+                                      selfTool: selfTool?.path) { spec in
             warden_spawn(&spec)
         }
         if controlled { close(agentPair[1]); close(initPair[1]) }
@@ -180,7 +183,7 @@ public enum Launcher {
             close(pair[0])
             landlockLog?.creator(agentPID)
             if listener >= 0 {
-                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan),
+                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan, extraTools: selfTool.map { [$0.path] } ?? []),
                                             report: landlockLog?.noting(onDenial) ?? onDenial)
                 supervisor?.start()
             }
@@ -277,7 +280,7 @@ public enum Launcher {
                                     landlockSock: Int32, landlockFlags: UInt32,
                                     cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
-                                    control: (agent: Int32, initEnd: Int32, parent: [Int32]),
+                                    control: (agent: Int32, initEnd: Int32, parent: [Int32]), selfTool: String?,
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
@@ -287,8 +290,8 @@ public enum Launcher {
             return p
         }
         var argv: [UnsafeMutablePointer<CChar>?] = plan.argv.map { c($0) } + [nil]
-        let controlEnv = control.agent >= 0 ? ["WARDEN_CONTROL_FD=\(WARDEN_CONTROL_FD)"] : []
-        var envp: [UnsafeMutablePointer<CChar>?] = (plan.environment.filter { !$0.hasPrefix("WARDEN_CONTROL_FD=") } + controlEnv).map { c($0) } + [nil]
+        let controlEnv = (control.agent >= 0 ? ["WARDEN_CONTROL_FD=\(WARDEN_CONTROL_FD)"] : []) + (selfTool.map { ["WARDEN_EXE=\($0)"] } ?? [])
+        var envp: [UnsafeMutablePointer<CChar>?] = (plan.environment.filter { !$0.hasPrefix("WARDEN_CONTROL_FD=") && !$0.hasPrefix("WARDEN_EXE=") } + controlEnv).map { c($0) } + [nil]
         let planned = view?.mounts(replacing: plan.mounts, workspace: plan.options.workspace, userNamespace: plan.mapUser)
             ?? plan.mounts
         var mounts = planned.map { m in

@@ -14,6 +14,7 @@ struct SubmitCommand: ParsableCommand {
         gate (the same checks as at exit). Later changesets (another submit,
         or the one at exit) leave out what was committed and is unchanged.
 
+        Inside, warden is at $WARDEN_EXE:   "$WARDEN_EXE" submit fix parser
         The channel is fd 3 (WARDEN_CONTROL_FD=3). A shell does the same:
           printf 'submit\\n' >&3; read -r reply <&3; echo "$reply"
 

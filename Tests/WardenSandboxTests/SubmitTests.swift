@@ -92,17 +92,18 @@ let submitLine = "printf 'submit\\n' >&3; read -r reply <&3; echo \"reply: $repl
         #expect(fx.keptViews().isEmpty)
     }
 
-    /// `warden submit` itself, run inside the sandbox (the profile lists warden as a tool);
-    /// outside a sandbox it refuses with 64.
+    /// `warden submit` itself, run inside the sandbox: a run with a view may execute the
+    /// runner's own executable (`$WARDEN_EXE`), though no profile lists it; outside a
+    /// sandbox it refuses with 64.
     @Test(arguments: Identity.all)
     func theSubmitCommandWorksInsideAndRefusesOutside(_ id: Identity) {
         let fx = Fixture(id)
-        let profile = fx.profile("code", tools: [fx.warden])
-        let o = fx.run(profile: profile, ["sh", "-c", """
-            \(fx.warden) submit; echo "rc=$?"
+        let o = fx.run(profile: "code", ["sh", "-c", """
+            test "$WARDEN_EXE" = "\(fx.warden)" || exit 9
+            "$WARDEN_EXE" submit; echo "rc=$?"
             echo new > Sources/new.swift
-            \(fx.warden) submit add new; echo "rc=$?"
-            \(fx.warden) submit; echo "rc=$?"
+            "$WARDEN_EXE" submit add new; echo "rc=$?"
+            "$WARDEN_EXE" submit; echo "rc=$?"
             """])
         #expect(o.status == 0, "\(o)")
         #expect(o.stdout == "nothing\nrc=0\ncommitted 1\nrc=0\nnothing\nrc=0\n", "\(o)")
@@ -110,6 +111,9 @@ let submitLine = "printf 'submit\\n' >&3; read -r reply <&3; echo \"reply: $repl
         #expect(!o.stderr.contains("as workspace version 2"), "nothing left to commit at exit: \(o)")
         let outside = spawn(id.prefix + [fx.warden, "submit"], env: fx.environment(), cwd: fx.ws).wait()
         #expect(outside.status == 64 && outside.stderr.contains("only inside `warden run`"), "\(outside)")
+        // Without a view there is no channel, and warden is not executable inside.
+        let noView = fx.run(profile: "code", ["sh", "-c", "echo \"[$WARDEN_EXE]\"; \(fx.warden) submit"], options: ["--no-view"])
+        #expect(noView.status == 126 && noView.stdout == "[]\n", "\(noView)")
     }
 
     /// A submit that conflicts with another agent's commit is refused with the report; the
