@@ -101,7 +101,7 @@ struct Run: ParsableCommand {
         if explain {
             print(plan.explain(showBPF: bpf))
             print(view
-                ? "view: private overlay of \(root) over the snapshot of its current version; at exit the changes go to the gate (--commit \(commit.rawValue)\(keep ? ", --keep" : ""))"
+                ? "view: private overlay of \(root) over the snapshot of its current version; at exit the changes go to the gate (--commit \(commit.rawValue)\(keep ? ", --keep" : "")), and on `warden submit` from inside (fd 3, WARDEN_CONTROL_FD; warden itself runs there as $WARDEN_EXE)"
                 : "view: none (--no-view): the agent writes its zones in the workspace directly, without the gate")
             if !plan.missing.isEmpty {
                 complain("this launch would be refused: " + plan.missing.map(\.feature).joined(separator: ", ") + " missing")
