@@ -180,7 +180,8 @@ let submitLine = "printf 'submit\\n' >&3; read -r reply <&3; echo \"reply: $repl
         #expect(log.stdout.isEmpty, "\(log)")
     }
 
-    /// A background process in its own session keeps rewriting a 4 MiB file, alternately
+    /// An orphaned background process in its own session (reparented to the sandbox's init),
+    /// next to 30 sleeping ones, keeps rewriting a 4 MiB file, alternately
     /// through a shared mmap and pwrite on a held fd, each pass one repeating byte, while
     /// the agent submits again and again: every committed version is the file as it was at
     /// one instant (the copy was taken with every process stopped), and the recorded hash
@@ -190,13 +191,14 @@ let submitLine = "printf 'submit\\n' >&3; read -r reply <&3; echo \"reply: $repl
         let fx = Fixture(id)
         let p = fx.probe
         let o = fx.run(profile: fx.profile("code"), ["sh", "-c", """
-            \(p) mmap-writer Sources/blob.bin 4194304 60 > /dev/null &
+            ( \(p) mmap-writer Sources/blob.bin 4194304 60 > /dev/null & )
+            \(p) spawn-tree 30 60 > /dev/null &
             while [ ! -e Sources/blob.bin ]; do sleep 0.01; done
             for i in 1 2 3 4 5 6; do \(submitLine); sleep 0.1; done
-            kill $!; wait
             exit 3
             """], timeout: 60)
-        // Exit 3: the exit changeset is not submitted, so the workspace holds the last submit.
+        // Exit 3: the exit changeset is not submitted, so the workspace holds the last submit
+        // (and the writer dies with the sandbox's PID namespace).
         #expect(o.status == 3, "\(o)")
         let replies = o.stdout.split(separator: "\n").map(String.init)
         // `nothing` when the writer happened not to change the file between two submits.
