@@ -107,6 +107,8 @@ public enum Launcher {
         }
         var controlEnds = controlled ? [agentPair[0], initPair[0]] : []
         defer { controlEnds.forEach { close($0) } }
+        var childControlEnds = controlled ? [agentPair[1], initPair[1]] : []
+        defer { childControlEnds.forEach { close($0) } }
         let needSync = cgroup != nil && cgroup?.version != .v1
         let sync = needSync ? try makePipe() : (read: Int32(-1), write: Int32(-1))
         let report = try makePipe(), status = try makePipe()
@@ -130,7 +132,9 @@ public enum Launcher {
                                       selfTool: selfTool?.path) { spec in
             warden_spawn(&spec)
         }
-        if controlled { close(agentPair[1]); close(initPair[1]) }
+        // The child has its copies; a runner that kept these would never see the agent's EOF.
+        childControlEnds.forEach { close($0) }
+        childControlEnds = []
         if needSync { close(sync.read) }
         close(report.write); close(status.write)
         if channel { close(pair[1]) }

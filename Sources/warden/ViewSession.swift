@@ -160,7 +160,8 @@ final class ViewSession {
         let run = auditRun.map(String.init) ?? view.run
         do {
             let result = try gate.submit(changeset, validator: validator, run: run, task: request.task, reporting: reporting)
-            let committed = pending.fingerprints.filter { path, _ in changeset.entries.contains { $0.path == path } }
+            let paths = Set(changeset.entries.map(\.path))
+            let committed = pending.fingerprints.filter { paths.contains($0.key) }
             do { try view.recordSubmitted(committed, seq: result.seq) } catch {
                 complain("submit: commit \(result.seq) is in, but the view's record of it was not saved: \(error)")
             }
