@@ -265,3 +265,28 @@ extension SubmitTests {
         #expect(fx.read("Sources/main.swift") == "v1\n")
     }
 }
+
+extension SubmitTests {
+    /// A failed agent's view keeps its record of what it committed mid-run: `warden changes`
+    /// and `warden gate apply --view` later see only what is left.
+    @Test(arguments: Identity.all)
+    func aKeptViewRemembersWhatItCommitted(_ id: Identity) {
+        let fx = Fixture(id)
+        let o = fx.run(profile: "code", ["sh", "-c", """
+            echo a > Sources/a.swift
+            \(submitLine)
+            echo b > Sources/b.swift
+            exit 3
+            """])
+        #expect(o.status == 3 && o.stdout == "reply: committed 1\n", "\(o)")
+        #expect(o.stderr.contains("1 path not submitted (the agent exited with 3)"), "\(o)")
+        #expect(fx.read("Sources/a.swift") == "a\n" && !fx.exists("Sources/b.swift"))
+        let run = fx.keptViews().first ?? "?"
+        let changes = fx.warden(["changes", run, "--json"])
+        #expect(changes.stdout.contains("Sources/b.swift") && !changes.stdout.contains("Sources/a.swift"), "\(changes)")
+        let applied = fx.warden(["gate", "apply", "--view", run])
+        #expect(applied.status == 0 && fx.read("Sources/b.swift") == "b\n" && fx.keptViews().isEmpty, "\(applied)")
+        let second = fx.warden(["gate", "show", "2", "--json"])
+        #expect(second.stdout.contains("Sources/b.swift") && !second.stdout.contains("Sources/a.swift"), "\(second)")
+    }
+}
