@@ -290,3 +290,26 @@ extension SubmitTests {
         #expect(second.stdout.contains("Sources/b.swift") && !second.stdout.contains("Sources/a.swift"), "\(second)")
     }
 }
+
+extension SubmitTests {
+    /// After a mid-run commit, a path the agent changes again is checked from that commit:
+    /// another agent's later commit to it is still a conflict.
+    @Test(arguments: Identity.all)
+    func anotherAgentsLaterCommitStillConflicts(_ id: Identity) {
+        let fx = Fixture(id)
+        let first = fx.start(profile: "code", ["sh", "-c", """
+            echo mine > Sources/main.swift
+            \(submitLine)
+            while [ ! -e .warden/tasks/go ]; do sleep 0.05; done
+            echo mine again > Sources/main.swift
+            """])
+        #expect(fx.waitFor("Sources/main.swift", "mine\n"))
+        let other = fx.run(profile: "code", ["sh", "-c", "echo theirs > Sources/main.swift"])
+        #expect(other.status == 0 && fx.read("Sources/main.swift") == "theirs\n", "\(other)")
+        fx.write(".warden/tasks/go", "")
+        let o = first.wait()
+        #expect(o.status == 73, "\(o)")
+        #expect(o.stderr.contains("Sources/main.swift: conflict: changed since version 1 by commit 2"), "\(o)")
+        #expect(fx.read("Sources/main.swift") == "theirs\n")
+    }
+}
