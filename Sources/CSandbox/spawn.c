@@ -299,7 +299,30 @@ static void drop_capabilities(const struct warden_spec *spec) {
     if (syscall(SYS_capset, &hdr, data) < 0) fail(spec, WARDEN_STAGE_CAPSET);
 }
 
-static void become_agent(const struct warden_spec *spec) {
+// The control channel becomes the agent's fd 3 (without close-on-exec). Whatever of ours
+// still sits at 3 (the report pipe, the notify socket, the ruleset) moves up first.
+static void place_control(struct warden_spec *spec) {
+    int *ours[] = {&spec->report_fd, &spec->notify_sock, &spec->landlock_fd};
+    for (size_t i = 0; i < sizeof ours / sizeof *ours; i++) {
+        if (*ours[i] != WARDEN_CONTROL_FD) continue;
+        int moved = fcntl(WARDEN_CONTROL_FD, F_DUPFD_CLOEXEC, WARDEN_CONTROL_FD + 1);
+        if (moved < 0) fail(spec, WARDEN_STAGE_CLOSE_RANGE);
+        for (size_t j = 0; j < sizeof ours / sizeof *ours; j++) {
+            if (*ours[j] == WARDEN_CONTROL_FD) *ours[j] = moved;
+        }
+    }
+    if (spec->control_fd == WARDEN_CONTROL_FD) {
+        if (fcntl(WARDEN_CONTROL_FD, F_SETFD, 0) < 0) fail(spec, WARDEN_STAGE_CLOSE_RANGE);
+    } else {
+        if (dup2(spec->control_fd, WARDEN_CONTROL_FD) < 0) fail(spec, WARDEN_STAGE_CLOSE_RANGE);
+        close(spec->control_fd);
+    }
+    spec->control_fd = WARDEN_CONTROL_FD;
+}
+
+static void become_agent(const struct warden_spec *shared) {
+    struct warden_spec copy = *shared;
+    struct warden_spec *spec = &copy;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -313,6 +336,8 @@ static void become_agent(const struct warden_spec *spec) {
     if (spec->cwd && chdir(spec->cwd) < 0) fail(spec, WARDEN_STAGE_CHDIR);
     // Everything above stdio closes at exec; the report pipe stays usable until then.
     if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(spec, WARDEN_STAGE_CLOSE_RANGE);
+    if (spec->init_ctl >= 0) close(spec->init_ctl);
+    if (spec->control_fd >= 0) place_control(spec);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_NO_NEW_PRIVS);
     if (spec->landlock_fd >= 0) {
         if (syscall(__NR_landlock_restrict_self, spec->landlock_fd, spec->landlock_flags) < 0)
@@ -338,6 +363,8 @@ static void become_agent(const struct warden_spec *spec) {
 
 static volatile pid_t init_agent_pid;
 
+static void init_sigchld(int sig) { (void)sig; }
+
 static void init_forward(int sig) {
     if (init_agent_pid > 0) kill(init_agent_pid, sig);
 }
@@ -358,6 +385,8 @@ static void run_init(const struct warden_spec *spec) {
     init_agent_pid = agent;
     // Only the agent sends on it: if the agent dies first, the runner must see EOF.
     if (spec->notify_sock >= 0) close(spec->notify_sock);
+    // The agent's; the runner sees EOF on it once the agent's processes are gone.
+    if (spec->control_fd >= 0) close(spec->control_fd);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = init_forward;
@@ -365,13 +394,40 @@ static void run_init(const struct warden_spec *spec) {
     const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
     for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
     close(spec->report_fd);
+    // SIGCHLD stays blocked except inside ppoll, so that a child's exit always ends the wait
+    // (a no-op handler: the default action would discard it).
+    sa.sa_handler = init_sigchld;
+    sa.sa_flags = 0;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t chld, waiting;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &waiting);
+    sigdelset(&waiting, SIGCHLD);
+    int ctl = spec->init_ctl;
     int32_t status = 0;
     for (;;) {
         int st;
-        pid_t w = waitpid(-1, &st, __WALL);
-        if (w == agent) { status = st; break; }
+        pid_t w;
+        while ((w = waitpid(-1, &st, __WALL | WNOHANG)) > 0) {
+            if (w == agent) { status = st; goto done; }
+        }
         if (w < 0 && errno != EINTR) break;
+        struct pollfd p = {ctl, POLLIN, 0};
+        int rc = ppoll(&p, ctl >= 0 ? 1 : 0, NULL, &waiting);
+        if (rc <= 0 || ctl < 0) continue;
+        unsigned char request;
+        ssize_t n = read(ctl, &request, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { close(ctl); ctl = -1; continue; }
+        // kill(-1) reaches every process of this namespace but init itself, and a fork in
+        // flight either fails or its child gets the signal too; ESRCH: nobody left.
+        int sig = request == 'S' ? SIGSTOP : request == 'C' ? SIGCONT : 0;
+        unsigned char answer = (unsigned char)EINVAL;
+        if (sig) answer = (kill(-1, sig) == 0 || errno == ESRCH) ? 0 : (unsigned char)errno;
+        (void)!write(ctl, &answer, 1);
     }
+done:
     (void)!write(spec->status_fd, &status, sizeof status);
     _exit(0);
 }
@@ -385,6 +441,9 @@ static void child_main(const struct warden_spec *shared) {
         if (spec->parent_ends[i] >= 0) close(spec->parent_ends[i]);
     }
     if (spec->parent_channel >= 0) close(spec->parent_channel);
+    for (int i = 0; i < 2; i++) {
+        if (spec->parent_control[i] >= 0) close(spec->parent_control[i]);
+    }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_PDEATHSIG);
     // A v1 group is joined by the child itself, writing "0" (this thread) to `tasks`: moving
     // a single thread that is the caller skips the kernel's global threadgroup lock, whose
@@ -452,6 +511,10 @@ static int64_t now_ms(void) {
 }
 
 int warden_wait(pid_t pid, int64_t timeout_ms, int *status) {
+    return warden_wait_fd(pid, -1, timeout_ms, status);
+}
+
+int warden_wait_fd(pid_t pid, int fd, int64_t timeout_ms, int *status) {
     int pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
     if (pidfd < 0) return -errno;
     int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
@@ -462,11 +525,12 @@ int warden_wait(pid_t pid, int64_t timeout_ms, int *status) {
             if (left <= 0) { close(pidfd); return 1; }
             wait_ms = left > 0x7fffffff ? 0x7fffffff : (int)left;
         }
-        struct pollfd p = {pidfd, POLLIN, 0};
-        int rc = poll(&p, 1, wait_ms);
+        struct pollfd p[2] = {{pidfd, POLLIN, 0}, {fd, POLLIN, 0}};
+        int rc = poll(p, fd >= 0 ? 2 : 1, wait_ms);
         if (rc < 0 && errno == EINTR) continue;
         if (rc < 0) { int e = errno; close(pidfd); return -e; }
         if (rc == 0) continue;
+        if (!p[0].revents && fd >= 0 && p[1].revents) { close(pidfd); return 2; }
         break;
     }
     close(pidfd);

@@ -16,6 +16,11 @@ public struct Changeset: Sendable {
         /// The workspace-relative path as the agent's filesystem held it.
         public var rawPath: [UInt8]
         public var action: Action
+        /// The version this entry's conflict check starts from, when it is not the
+        /// changeset's: a path the same run already committed mid-run (`warden submit`) is
+        /// checked against that commit, so the run's own commit is no conflict and anyone
+        /// else's later one still is.
+        public var base: Int64?
 
         /// The path as text (invalid UTF-8 shows as U+FFFD; GatePath reports it).
         public var path: String { String(decoding: rawPath, as: UTF8.self) }

@@ -269,6 +269,23 @@ func stage(_ source: String, into txn: DirectoryFD, as name: String, mode: UInt3
     return hexDigest(hasher.finalize())
 }
 
+/// The SHA-256 of a regular file's content (not following a symlink).
+func hashFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { throw GateError.io(operation: "open \(path)", errno: errno) }
+    defer { close(fd) }
+    var hasher = SHA256()
+    var buf = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+        guard n >= 0 else { throw GateError.io(operation: "read \(path)", errno: errno) }
+        if n == 0 { break }
+        hasher.update(data: buf[..<n])
+    }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+}
+
 func sha256(_ data: Data) -> String {
     hexDigest(SHA256.hash(data: data))
 }

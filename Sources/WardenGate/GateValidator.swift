@@ -100,9 +100,10 @@ public struct GateValidator {
                     findings.append(GateFinding(path, .type, "a symlink that points outside the workspace (\(target))"))
                 }
             }
-            if let conflict = try conflict(entry, base: changeset.base, index: index) {
+            let base = entry.base ?? changeset.base
+            if let conflict = try conflict(entry, base: base, index: index) {
                 findings.append(GateFinding(path, .conflict,
-                    "changed since version \(changeset.base) by commit \(conflict.seq) (role \(conflict.role), \(conflict.run.isEmpty ? "" : "run \(conflict.run), ")\(isoTime(conflict.timeNS)))"))
+                    "changed since version \(base) by commit \(conflict.seq) (role \(conflict.role), \(conflict.run.isEmpty ? "" : "run \(conflict.run), ")\(isoTime(conflict.timeNS)))"))
             }
         }
         return findings

@@ -22,6 +22,17 @@ public struct ViewRecord: Codable, Sendable, Equatable {
     public var status: Status
     public var committed: Int64?
     public var message: String?
+    /// What the run already committed while it was still going (`warden submit`): each path
+    /// with its commit and what it held (`View.fingerprint`). The upper layer keeps those
+    /// files (it is never changed while mounted), so later changesets leave out what is
+    /// still identical and check the rest for conflicts from that commit on.
+    public var submitted: [String: SubmittedPath]?
+}
+
+/// A path a running view committed, and what it held then.
+public struct SubmittedPath: Codable, Sendable, Equatable {
+    public var seq: Int64
+    public var fingerprint: String
 }
 
 /// A run's private, copy-on-write view of the workspace: the snapshot of the version it
@@ -92,10 +103,123 @@ public final class View {
         }.sorted { $0.startNS < $1.startNS }
     }
 
-    /// The agent's changes, read from the upper layer. Call once the agent has exited (or is
-    /// frozen): the gate stages a private copy of each file before it validates content.
+    /// The agent's changes, read from the upper layer, less what the run already committed
+    /// mid-run and has not changed since. Call once the agent has exited (or is frozen): the
+    /// gate stages a private copy of each file before it validates content.
     public func changeset(limits: GateLimits = GateLimits()) throws -> Changeset {
-        try ChangesetScanner.scan(upper: upper, base: record.base, limits: limits)
+        let scanned = try ChangesetScanner.scan(upper: upper, base: record.base, limits: limits)
+        guard let submitted = record.submitted, !submitted.isEmpty else { return scanned }
+        return try reconcile(scanned, submitted: submitted) { entry in
+            guard submitted[entry.path] != nil else { return nil }
+            if case let .write(source, mode, _) = entry.action { return "write:\(mode & 0o7777):\(try hashFile(source))" }
+            return View.fingerprint(entry, hash: nil)
+        }.changeset
+    }
+
+    /// The changeset of a view whose agent is stopped (frozen) right now: every file is
+    /// copied into `.warden/views/RUN/frozen/` (which the agent cannot reach) and the
+    /// changeset reads those copies, so the agent may run on as soon as this returns and
+    /// nothing it writes afterwards (a held fd, an mmap) reaches what the gate validates and
+    /// applies. Also returns each remaining entry's fingerprint, for `recordSubmitted`.
+    /// `removeFrozen` drops the copies once the gate is done with them.
+    public func frozenChangeset(limits: GateLimits) throws -> (changeset: Changeset, fingerprints: [String: String]) {
+        try removeFrozen()
+        guard mkdirat(dir.fd, "frozen", 0o700) == 0 else { throw GateError.io(operation: "mkdir \(directory)/frozen", errno: errno) }
+        let frozen = try dir.directory("frozen")
+        var scanned = try ChangesetScanner.scan(upper: upper, base: record.base, limits: limits)
+        // Refused whatever its content (a limit, a forbidden type): nothing worth copying, and
+        // the copy stays bounded by the limits the scan checked from metadata.
+        if !scanned.scanFindings.isEmpty { return (scanned, [:]) }
+        var hashes: [String: String] = [:]
+        var kept: [Changeset.Entry] = []
+        for (i, entry) in scanned.entries.enumerated() {
+            guard case let .write(source, mode, size) = entry.action else { kept.append(entry); continue }
+            do {
+                let hash = try stage(source, into: frozen, as: "\(i)", mode: mode, limit: limits.maxFileBytes)
+                hashes[entry.path] = hash
+                var copy = entry
+                copy.action = .write(source: frozen.path + "/\(i)", mode: mode, size: size)
+                kept.append(copy)
+            } catch let problem as StagingProblem {
+                scanned.scanFindings.append(GateFinding(entry.path, problem.rule, problem.message))
+                kept.append(entry)
+            }
+        }
+        scanned.entries = kept
+        return try reconcile(scanned, submitted: record.submitted ?? [:]) { View.fingerprint($0, hash: hashes[$0.path]) }
+    }
+
+    public func removeFrozen() throws {
+        try forceRemove("frozen", in: dir)
+    }
+
+    /// Notes that `fingerprints` (from `frozenChangeset`) are in the workspace as commit `seq`.
+    public func recordSubmitted(_ fingerprints: [String: String], seq: Int64) throws {
+        var submitted = record.submitted ?? [:]
+        for (path, fingerprint) in fingerprints { submitted[path] = SubmittedPath(seq: seq, fingerprint: fingerprint) }
+        record.submitted = submitted
+        try save()
+    }
+
+    /// What an entry holds, as text: equal fingerprints mean an identical change.
+    static func fingerprint(_ entry: Changeset.Entry, hash: String?) -> String {
+        switch entry.action {
+        case let .write(_, mode, _): return "write:\(mode & 0o7777):\(hash ?? "?")"
+        case .delete: return "delete"
+        case let .directory(mode, opaque): return "directory:\(mode & 0o7777):\(opaque)"
+        case let .symlink(target): return "symlink:\(sha256(Data(target.utf8)))"
+        }
+    }
+
+    /// Leaves out entries identical to what the run committed mid-run; the others that touch
+    /// such a path are checked for conflicts from that commit. A committed path the view no
+    /// longer has (neither layer holds it: the agent removed a file it had created) becomes a
+    /// deletion, so the workspace follows the agent's view.
+    private func reconcile(_ scanned: Changeset, submitted: [String: SubmittedPath],
+                           fingerprint: (Changeset.Entry) throws -> String?) throws -> (changeset: Changeset, fingerprints: [String: String]) {
+        var out = scanned
+        var entries: [Changeset.Entry] = []
+        var fingerprints: [String: String] = [:]
+        var seen = Set<String>()
+        for entry in scanned.entries {
+            seen.insert(entry.path)
+            let print = try fingerprint(entry)
+            if let done = submitted[entry.path] {
+                if print == done.fingerprint { continue }
+                var changed = entry
+                changed.base = done.seq
+                entries.append(changed)
+            } else {
+                entries.append(entry)
+            }
+            if let print { fingerprints[entry.path] = print }
+        }
+        let vanished = submitted.filter { path, done in
+            done.fingerprint != "delete" && !seen.contains(path)
+                && !View.lexists(upper + "/" + path) && !View.lexists(lower + "/" + path)
+        }
+        for (path, done) in vanished.sorted(by: { $0.key < $1.key }) {
+            // A removed directory takes what was beneath it along.
+            let (parent, _) = splitParent(path)
+            var ancestor = parent
+            var covered = false
+            while !ancestor.isEmpty {
+                if vanished[ancestor] != nil { covered = true; break }
+                ancestor = splitParent(ancestor).0
+            }
+            if covered { continue }
+            var deletion = Changeset.Entry(path, .delete)
+            deletion.base = done.seq
+            entries.append(deletion)
+            fingerprints[path] = "delete"
+        }
+        out.entries = entries
+        return (out, fingerprints)
+    }
+
+    private static func lexists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 || errno != ENOENT
     }
 
     public func mark(_ status: ViewRecord.Status, committed: Int64? = nil, message: String? = nil) throws {

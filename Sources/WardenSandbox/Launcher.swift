@@ -40,7 +40,11 @@ public enum Launcher {
     ///   themselves in the agent's mount namespace.
     /// - Parameter view: the run's private view, mounted over the workspace; nil: the agent
     ///   sees the workspace itself (its write zones then change it directly).
+    /// - Parameter control: with a view and a PID namespace, the agent gets a control
+    ///   channel at fd 3 (`WARDEN_CONTROL_FD=3` in its environment) and each request it sends
+    ///   is answered by this handler while the run goes on (`warden submit`).
     public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
+                           control: ControlHandler? = nil,
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
@@ -49,8 +53,11 @@ public enum Launcher {
             throw SandboxError.unavailable(feature: "view",
                                            reason: "a private view of the workspace needs a mount namespace, which this launch lacks")
         }
-        let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (plan.pathRules, [])
-            : ViewMount.split(plan.pathRules, workspace: plan.options.workspace)
+        let controlled = control != nil && view != nil && plan.useInit
+        let selfTool = controlled ? plan.rights.flatMap { SelfTool.current(rights: $0, workspace: plan.options.workspace) } : nil
+        let planned = plan.pathRules + (selfTool?.rules ?? [])
+        let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (planned, [])
+            : ViewMount.split(planned, workspace: plan.options.workspace)
         RunCgroup.removeStale()
         // Answered by a kernel thread while the set-up below runs.
         let auditStatus = LandlockAuditLog.query(plan: plan)
@@ -86,6 +93,22 @@ public enum Launcher {
                 if tasks[i] < 0 { throw SandboxError.setup(stage: "open \(dir)/tasks", errno: errno) }
             }
         }
+        // The agent's control channel (a stream, so a shell can use it) and init's freeze
+        // channel; the runner's ends are [0].
+        var agentPair: [Int32] = [-1, -1], initPair: [Int32] = [-1, -1]
+        if controlled {
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &agentPair) == 0 else {
+                throw SandboxError.setup(stage: "socketpair (control)", errno: errno)
+            }
+            guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &initPair) == 0 else {
+                close(agentPair[0]); close(agentPair[1])
+                throw SandboxError.setup(stage: "socketpair (freeze)", errno: errno)
+            }
+        }
+        var controlEnds = controlled ? [agentPair[0], initPair[0]] : []
+        defer { controlEnds.forEach { close($0) } }
+        var childControlEnds = controlled ? [agentPair[1], initPair[1]] : []
+        defer { childControlEnds.forEach { close($0) } }
         let needSync = cgroup != nil && cgroup?.version != .v1
         let sync = needSync ? try makePipe() : (read: Int32(-1), write: Int32(-1))
         let report = try makePipe(), status = try makePipe()
@@ -104,9 +127,14 @@ public enum Launcher {
                                       landlockFlags: landlockLog == nil ? 0 : LandlockAuditLog.restrictFlags, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
-                                      parentEnds: [sync.write, report.read, status.read, pair[0]]) { spec in
+                                      parentEnds: [sync.write, report.read, status.read, pair[0]],
+                                      control: (agent: agentPair[1], initEnd: initPair[1], parent: [agentPair[0], initPair[0]]),
+                                      selfTool: selfTool?.path) { spec in
             warden_spawn(&spec)
         }
+        // The child has its copies; a runner that kept these would never see the agent's EOF.
+        childControlEnds.forEach { close($0) }
+        childControlEnds = []
         if needSync { close(sync.read) }
         close(report.write); close(status.write)
         if channel { close(pair[1]) }
@@ -159,7 +187,7 @@ public enum Launcher {
             close(pair[0])
             landlockLog?.creator(agentPID)
             if listener >= 0 {
-                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan),
+                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan, extraTools: selfTool.map { [$0.path] } ?? []),
                                             report: landlockLog?.noting(onDenial) ?? onDenial)
                 supervisor?.start()
             }
@@ -181,7 +209,20 @@ public enum Launcher {
         let timeoutMS = plan.wallTimeout.map { Int64($0 * 1000) } ?? -1
         var raw: Int32 = 0
         var ending: RunOutcome.Ending
-        let waited = warden_wait(pid, timeoutMS, &raw)
+        var server: ControlServer?
+        if controlled, let control {
+            server = ControlServer(fd: agentPair[0], freezer: SandboxFreezer(initPID: pid, socket: initPair[0]), handler: control)
+            controlEnds = [initPair[0]]
+        }
+        defer { server?.close() }
+        let deadline = timeoutMS < 0 ? -1.0 : monotonicSeconds() + Double(timeoutMS) / 1000
+        var waited: Int32
+        while true {
+            let left = deadline < 0 ? Int64(-1) : max(0, Int64((deadline - monotonicSeconds()) * 1000))
+            waited = warden_wait_fd(pid, server?.fd ?? -1, left, &raw)
+            guard waited == 2, let server else { break }
+            server.service()
+        }
         if waited == 1 {
             // PID 1 of the sandbox dies, and the kernel kills everything in its namespace;
             // without a PID namespace, the session (setsid made it the agent's pid) and the
@@ -243,6 +284,7 @@ public enum Launcher {
                                     landlockSock: Int32, landlockFlags: UInt32,
                                     cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
+                                    control: (agent: Int32, initEnd: Int32, parent: [Int32]), selfTool: String?,
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
@@ -252,7 +294,8 @@ public enum Launcher {
             return p
         }
         var argv: [UnsafeMutablePointer<CChar>?] = plan.argv.map { c($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = plan.environment.map { c($0) } + [nil]
+        let controlEnv = (control.agent >= 0 ? ["WARDEN_CONTROL_FD=\(WARDEN_CONTROL_FD)"] : []) + (selfTool.map { ["WARDEN_EXE=\($0)"] } ?? [])
+        var envp: [UnsafeMutablePointer<CChar>?] = (plan.environment.filter { !$0.hasPrefix("WARDEN_CONTROL_FD=") && !$0.hasPrefix("WARDEN_EXE=") } + controlEnv).map { c($0) } + [nil]
         let planned = view?.mounts(replacing: plan.mounts, workspace: plan.options.workspace, userNamespace: plan.mapUser)
             ?? plan.mounts
         var mounts = planned.map { m in
@@ -308,6 +351,9 @@ public enum Launcher {
                                 spec.parent_ends = (parentEnds[0], parentEnds[1], parentEnds[2], -1)
                                 spec.parent_channel = parentEnds[3]
                                 spec.notify_sock = fds.notify
+                                spec.control_fd = control.agent
+                                spec.init_ctl = control.initEnd
+                                spec.parent_control = (control.parent[0], control.parent[1])
                                 return body(&spec)
                             }
                         }

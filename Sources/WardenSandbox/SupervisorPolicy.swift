@@ -25,7 +25,9 @@ public struct SupervisorPolicy: Sendable {
     let scoped: Bool
     let scratch: [String]
 
-    public init(plan: LaunchPlan) {
+    /// `extraTools`: executables the run allows beyond the profile's (warden itself, with a
+    /// control channel).
+    public init(plan: LaunchPlan, extraTools: [String] = []) {
         let p = plan.profile
         profileFile = p.file
         var table: [Int32: Intercept] = [:]
@@ -38,6 +40,10 @@ public struct SupervisorPolicy: Sendable {
         writeDevices = Set(SystemPaths.devices)
         var ids: Set<FileID> = []
         var dirs: [String] = []
+        for extra in extraTools {
+            var st = stat()
+            if stat(extra, &st) == 0 { ids.insert(FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))) }
+        }
         for t in p.tools {
             if t.value.hasSuffix("/") {
                 dirs.append(FilePaths.realPath(t.value) ?? t.value)

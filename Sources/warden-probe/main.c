@@ -1156,6 +1156,104 @@ static int p_bigfile(int argc, char **argv) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ warden submit */
+
+/* mmap-writer PATH BYTES SECONDS: in a new session, keeps rewriting PATH whole, each pass one
+ * repeating byte ('a'..'z'), alternately through a shared mmap and through pwrite on the
+ * held fd, for SECONDS. PATH appears (by rename) only once it holds its first full pass. */
+static int p_mmap_writer(int argc, char **argv) {
+    (void)argc;
+    unsigned long long bytes = parse_bytes("BYTES", argv[1]);
+    double seconds = parse_seconds(argv[2]);
+    if (bytes == 0) { fprintf(stderr, "BYTES must be > 0\n"); return 2; }
+    setsid();
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", argv[0]);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) fail("open");
+    if (ftruncate(fd, (off_t)bytes) < 0) fail("ftruncate");
+    unsigned char *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) fail("mmap");
+    unsigned char *buf = malloc(bytes);
+    if (!buf) fail("malloc");
+    memset(map, 'a', bytes);
+    if (rename(tmp, argv[0]) < 0) fail("rename");
+    printf("ok\n");
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned long i = 1;; i++) {
+        unsigned char c = (unsigned char)('a' + i % 26);
+        if (i % 2) {
+            memset(map, c, bytes);
+        } else {
+            memset(buf, c, bytes);
+            if (pwrite(fd, buf, bytes, 0) != (ssize_t)bytes) fail("pwrite");
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 > seconds) break;
+    }
+    return 0;
+}
+
+/* vfork-wait SECONDS: a vfork child sleeps SECONDS while the parent waits in the kernel for
+ * it. Stopped, the child leaves the parent in an uninterruptible wait that no SIGSTOP
+ * ends: a process that cannot be frozen. Prints "ok" once the child has run. */
+static int p_vfork_wait(int argc, char **argv) {
+    (void)argc;
+    double seconds = parse_seconds(argv[0]);
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    pid_t pid = vfork();
+    if (pid < 0) fail("vfork");
+    if (pid == 0) {
+        syscall(SYS_nanosleep, &ts, NULL);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("ok\n");
+    return 0;
+}
+
+/* control-line BYTES: one request of BYTES 'x' bytes and a newline on the control channel
+ * (fd 3); prints the reply line. */
+static int p_control_line(int argc, char **argv) {
+    (void)argc;
+    unsigned long long bytes = parse_bytes("BYTES", argv[0]);
+    char *line = malloc(bytes + 1);
+    if (!line) fail("malloc");
+    memset(line, 'x', bytes);
+    line[bytes] = '\n';
+    for (unsigned long long done = 0; done < bytes + 1;) {
+        ssize_t n = write(3, line + done, bytes + 1 - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail("write");
+        done += (unsigned long long)n;
+    }
+    char reply[65536];
+    size_t got = 0;
+    while (got < sizeof reply - 1) {
+        ssize_t n = read(3, reply + got, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || reply[got] == '\n') break;
+        got++;
+    }
+    reply[got] = 0;
+    printf("ok %s\n", reply);
+    return 0;
+}
+
+/* control-spam N: N garbage lines on fd 3 without ever reading a reply. */
+static int p_control_spam(int argc, char **argv) {
+    (void)argc;
+    signal(SIGPIPE, SIG_IGN);
+    long n = atol(argv[0]), sent = 0;
+    for (; sent < n; sent++) {
+        if (write(3, "junk\n", 5) != 5) break;
+    }
+    printf("ok %ld\n", sent);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ fd passing */
 
 static int p_fds(int argc, char **argv) {
@@ -1255,6 +1353,10 @@ static const struct probe probes[] = {
     {"membomb", 1, 1, p_membomb, "MB"},
     {"bigfile", 2, 2, p_bigfile, "PATH BYTES"},
     {"fds", 0, 0, p_fds, ""},
+    {"mmap-writer", 3, 3, p_mmap_writer, "PATH BYTES SECONDS"},
+    {"control-line", 1, 1, p_control_line, "BYTES"},
+    {"control-spam", 1, 1, p_control_spam, "N"},
+    {"vfork-wait", 1, 1, p_vfork_wait, "SECONDS"},
 };
 
 int main(int argc, char **argv) {

@@ -131,8 +131,13 @@ struct GateCommand: ParsableCommand {
             let upper = kept?.upper ?? absolute(from ?? "")
             let run = kept.map { runID == "manual" ? $0.run : runID } ?? runID
             try place.report(gate: gate, policy: policy) { reporting in
-                let changeset = try ChangesetScanner.scan(upper: upper, base: try base ?? kept?.record.base ?? gate.version(),
-                                                          limits: validator.limits)
+                // A kept view leaves out what its run already committed mid-run (warden submit).
+                let changeset = if let kept, base == nil {
+                    try kept.changeset(limits: validator.limits)
+                } else {
+                    try ChangesetScanner.scan(upper: upper, base: try base ?? kept?.record.base ?? gate.version(),
+                                              limits: validator.limits)
+                }
                 let result = try gate.submit(changeset, validator: validator, run: run, reporting: reporting)
                 // Its changes are in the workspace now: the view has done its job.
                 try? kept?.discard()

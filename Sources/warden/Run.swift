@@ -15,6 +15,13 @@ struct Run: ParsableCommand {
           warden run --profile code -- make
           warden run --profile ./profiles/mine.yaml --timeout 10m -- ./agent.sh
           warden run --profile explore --explain -- grep -r TODO .
+
+        With a view (the default), the agent's changes go to the gate when it
+        exits, and whenever it asks before that: it gets fd 3
+        (WARDEN_CONTROL_FD=3), where the line `submit [TASK]` is answered with
+        one line (`committed SEQ`, `nothing`, `refused: ...`, `error: ...`)
+        once the sandbox was stopped, its files copied and the copies offered
+        to the gate. See `warden submit --help`.
         """
     )
 
@@ -94,7 +101,7 @@ struct Run: ParsableCommand {
         if explain {
             print(plan.explain(showBPF: bpf))
             print(view
-                ? "view: private overlay of \(root) over the snapshot of its current version; at exit the changes go to the gate (--commit \(commit.rawValue)\(keep ? ", --keep" : ""))"
+                ? "view: private overlay of \(root) over the snapshot of its current version; at exit the changes go to the gate (--commit \(commit.rawValue)\(keep ? ", --keep" : "")), and on `warden submit` from inside (fd 3, WARDEN_CONTROL_FD; warden itself runs there as $WARDEN_EXE)"
                 : "view: none (--no-view): the agent writes its zones in the workspace directly, without the gate")
             if !plan.missing.isEmpty {
                 complain("this launch would be refused: " + plan.missing.map(\.feature).joined(separator: ", ") + " missing")
@@ -138,7 +145,13 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
                                    optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
     let outcome: RunOutcome
     do {
-        outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, onDenial: { audit.record($0) })
+        let control: ControlHandler? = view.map { session in
+            { request, freezer in
+                session.submitLive(request, freezer: freezer, plan: plan, auditFile: audit.file, auditRun: audit.runID)
+            }
+        }
+        outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, control: control,
+                                   onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
         _ = view?.finish(plan: plan, status: nil)

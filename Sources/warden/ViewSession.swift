@@ -124,6 +124,60 @@ final class ViewSession {
         }
     }
 
+    /// `warden submit` from inside the running sandbox: every process of the sandbox is
+    /// stopped while the upper layer is scanned and each file copied to a place the agent
+    /// cannot reach, then continued; the gate validates and applies those copies. Returns the
+    /// reply line: `committed SEQ`, `nothing`, `refused: ...` or `error: ...`.
+    func submitLive(_ request: ControlRequest, freezer: SandboxFreezer, plan: LaunchPlan,
+                    auditFile: String?, auditRun: Int64?) -> String {
+        let policy: WorkspacePolicy
+        do {
+            policy = try PolicyLoader(environment: PolicyEnvironment(workspace: gate.workspace, searchPath: processEnvironment()["PATH"] ?? "/usr/bin:/bin"))
+                .workspacePolicy()
+        } catch {
+            return "error: the workspace policy is invalid: \(error)"
+        }
+        let validator = GateValidator(profile: plan.profile, policy: policy)
+        defer { try? view.removeFrozen() }
+        let pending: (changeset: Changeset, fingerprints: [String: String])
+        do {
+            try freezer.freeze()
+        } catch {
+            // Fail closed: a live tree is never validated.
+            return "error: cannot stop the sandbox to take a frozen copy, nothing was submitted: \(error)"
+        }
+        do {
+            pending = try view.frozenChangeset(limits: validator.limits)
+            freezer.thaw()
+        } catch {
+            freezer.thaw()
+            return "error: could not read the view: \(error)"
+        }
+        let changeset = pending.changeset
+        if changeset.entries.isEmpty && changeset.scanFindings.isEmpty { return "nothing" }
+        var reporting = GateReporting(gitCommits: policy.gate.gitCommits)
+        if let auditFile { reporting.audit = try? AuditStore(path: auditFile) }
+        let run = auditRun.map(String.init) ?? view.run
+        do {
+            let result = try gate.submit(changeset, validator: validator, run: run, task: request.task, reporting: reporting)
+            let paths = Set(changeset.entries.map(\.path))
+            let committed = pending.fingerprints.filter { paths.contains($0.key) }
+            do { try view.recordSubmitted(committed, seq: result.seq) } catch {
+                complain("submit: commit \(result.seq) is in, but the view's record of it was not saved: \(error)")
+            }
+            version = result.seq
+            outcome = "committed"
+            complain("submit: committed \(changeset.entries.count) entr\(changeset.entries.count == 1 ? "y" : "ies") as workspace version \(result.seq)")
+            for w in result.warnings { complain(w) }
+            return "committed \(result.seq)"
+        } catch let rejection as GateRejection {
+            complain("submit: " + rejection.description)
+            return "refused: " + rejection.findings.map { "\($0)" }.joined(separator: "; ")
+        } catch {
+            return "error: the gate failed, nothing was applied: \(error)"
+        }
+    }
+
     private func keep(_ status: ViewRecord.Status, _ message: String?, committed: Int64? = nil) {
         outcome = status.rawValue
         try? view.mark(status, committed: committed, message: message)

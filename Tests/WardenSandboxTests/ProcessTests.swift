@@ -103,10 +103,16 @@ let secretValue = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRET"
         defer { close(fd) }
         let profile = fx.profile("code")
         expectErr(fx.run(profile: profile, [fx.probe, "fd", "5"], extraFD: (fd, 5)), "fcntl", "EBADF")
+        // Above stdio only the control channel (fd 3, `warden submit`), and only with a view.
         let fds = fx.run(profile: profile, [fx.probe, "fds"], extraFD: (fd, 5))
-        #expect(fds.status == 0 && fds.firstLine == "ok 0 1 2", "\(fds)")
+        #expect(fds.status == 0 && fds.firstLine == "ok 0 1 2 3", "\(fds)")
+        let noView = fx.run(profile: profile, [fx.probe, "fds"], options: ["--no-view"], extraFD: (fd, 5))
+        #expect(noView.status == 0 && noView.firstLine == "ok 0 1 2", "\(noView)")
         let cat = fx.run(profile: profile, ["sh", "-c", "cat <&5"], extraFD: (fd, 5))
         #expect(!cat.stdout.contains("descriptor secret"), "\(cat)")
+        // The caller's own fd 3 does not become the agent's: that is the runner's socket.
+        let three = fx.run(profile: profile, ["sh", "-c", "cat <&3 & sleep 0.2; kill $! 2>/dev/null; echo done"], extraFD: (fd, 3))
+        #expect(three.stdout == "done\n" && !three.stdout.contains("descriptor secret"), "\(three)")
         expectOK(fx.startControl([fx.probe, "fd", "5"], extraFD: (fd, 5)).wait())
     }
 

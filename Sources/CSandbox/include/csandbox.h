@@ -144,7 +144,17 @@ struct warden_spec {
     int notify_sock;           // -1, or where the agent sends its seccomp listener (SCM_RIGHTS)
     int parent_ends[4];        // the runner's ends of those pipes, closed first in the child (-1: none)
     int parent_channel;        // the runner's end of the landlock/notify socket (-1: none)
+    int control_fd;            // -1, or the agent's end of the control channel: becomes the
+                               // agent's fd WARDEN_CONTROL_FD (3), the one fd above stdio it keeps
+    int init_ctl;              // -1, or init's end of the runner's freeze channel (SEQPACKET):
+                               // 'S' stops every other process of the PID namespace
+                               // (kill(-1, SIGSTOP)), 'C' continues them; init answers one byte,
+                               // 0 or an errno
+    int parent_control[2];     // the runner's ends of those two, closed first in the child (-1: none)
 };
+
+/// The agent's control channel is always this descriptor.
+#define WARDEN_CONTROL_FD 3
 
 /// Clones the sandbox child. Returns its pid (in the caller's namespace) or -errno.
 pid_t warden_spawn(const struct warden_spec *spec);
@@ -212,6 +222,9 @@ void warden_forward_signals(pid_t pid);
 /// Waits for `pid` to exit, at most `timeout_ms` (-1: forever). Returns 0 and the wait status,
 /// 1 on timeout (the child is still running), or -errno.
 int warden_wait(pid_t pid, int64_t timeout_ms, int *status);
+/// warden_wait that also returns 2, without reaping, as soon as `fd` (>= 0) is readable or
+/// hung up.
+int warden_wait_fd(pid_t pid, int fd, int64_t timeout_ms, int *status);
 
 static inline int warden_wifexited(int s) { return (s & 0x7f) == 0; }
 static inline int warden_wexitstatus(int s) { return (s >> 8) & 0xff; }
