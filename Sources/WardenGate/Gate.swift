@@ -274,16 +274,19 @@ func hashFile(_ path: String) throws -> String {
     let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
     guard fd >= 0 else { throw GateError.io(operation: "open \(path)", errno: errno) }
     defer { close(fd) }
+    // A FIFO swapped in would answer EAGAIN for ever.
+    var st = stat()
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw GateError.io(operation: "hash \(path) (not a regular file)", errno: EINVAL) }
     var hasher = SHA256()
     var buf = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let n = read(fd, &buf, buf.count)
-        if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+        if n < 0 && errno == EINTR { continue }
         guard n >= 0 else { throw GateError.io(operation: "read \(path)", errno: errno) }
         if n == 0 { break }
         hasher.update(data: buf[..<n])
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hexDigest(hasher.finalize())
 }
 
 func sha256(_ data: Data) -> String {
