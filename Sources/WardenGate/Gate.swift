@@ -23,6 +23,11 @@ public final class Gate {
     /// first under the lock) do not wait on themselves: flock does not nest across open files.
     private var holdsLock = false
 
+    /// Called with the name of each step of a commit as it completes (`staged N`, `synced`,
+    /// `journaled`, `kept N`, `applied N`, `dirs synced`, `history kept`, `recorded`, `done`). Only the
+    /// crash tests set it (warden-gate-stress kills itself at a named step); nil otherwise.
+    nonisolated(unsafe) public static var stepHook: ((String) -> Void)?
+
     public init(workspace: String) throws {
         self.workspace = workspace
         root = try DirectoryFD(path: workspace)
@@ -84,6 +89,7 @@ public final class Gate {
                 do {
                     let hash = try stage(source, into: txn, as: "new-\(i)", mode: mode, limit: validator.limits.maxFileBytes)
                     entries.append(.init(index: i, path: e.path, action: .write, mode: mode, hash: hash))
+                    Gate.stepHook?("staged \(i)")
                 } catch let finding as StagingProblem {
                     stagingFindings.append(GateFinding(e.path, finding.rule, finding.message))
                 }
@@ -106,10 +112,12 @@ public final class Gate {
         // half a second here, and the journal below must not be durable before they are.
         let synced = warden_syncfs(txn.fd)
         guard synced == 0 else { throw GateError.io(operation: "syncfs \(txn.path)", errno: -synced) }
+        Gate.stepHook?("synced")
         let journal = GateJournal(seq: seq, role: validator.role, run: run, task: task, base: changeset.base,
                                   timeNS: nowNS(), entries: entries)
         try txn.writeAtomically("journal", try journal.encoded())
         try txnRoot.sync()
+        Gate.stepHook?("journaled")
         try finish(journal)
         return (seq, handEdits)
     }
@@ -145,8 +153,10 @@ public final class Gate {
             let parent = try touched[parentPath] ?? root.directory(parentPath)
             touched[parentPath] = parent
             try apply(e, name: name, in: parent, txn: txn, history: history)
+            Gate.stepHook?("applied \(e.index)")
         }
         for dir in touched.values { try dir.sync() }
+        Gate.stepHook?("dirs synced")
         // The journal says which old-N held which path: `revert` needs it after txn/ is gone.
         if try !history.exists("journal") {
             guard linkat(txn.fd, "journal", history.fd, "journal", 0) == 0 else {
@@ -154,12 +164,15 @@ public final class Gate {
             }
         }
         try history.sync()
+        Gate.stepHook?("history kept")
         try store.record(seq: journal.seq, role: journal.role, run: journal.run, task: journal.task, base: journal.base,
                          timeNS: journal.timeNS, changes: journal.recordedChanges, manifest: try manifestUpdate(for: journal))
         // Only a hint for views (Snapshots.swift): a failure here leaves an older version to start from.
+        Gate.stepHook?("recorded")
         try? writeCurrentVersion(journal.seq)
         try txnRoot.removeTree("\(journal.seq)")
         try txnRoot.sync()
+        Gate.stepHook?("done")
     }
 
     private func apply(_ e: GateJournal.Entry, name: String, in parent: DirectoryFD, txn: DirectoryFD,
@@ -178,6 +191,7 @@ public final class Gate {
         case .write, .symlink:
             guard try txn.exists(new) else { return } // already renamed into place
             try keepOld(move: isDir)
+            Gate.stepHook?("kept \(e.index)")
             guard renameat(txn.fd, new, parent.fd, name) == 0 else { throw GateError.io(operation: "rename into \(e.path)", errno: errno) }
         case .delete:
             if current != nil, try !history.exists(old) { try keepOld(move: true) }

@@ -149,6 +149,37 @@ import Testing
         }
     }
 
+    /// The same, deterministically: the gate kills itself with SIGKILL right after each named
+    /// step of a commit that replaces 12 files (staging each, the sync, the journal, keeping
+    /// each old file, each rename, the directory syncs, the history, the index record, the
+    /// cleanup), and the next start must leave all-old or all-new every time.
+    @Test func killNineAfterEachStepOfACommitLeavesAllOldOrAllNew() throws {
+        let fx = GateFixture()
+        let stress = builtBinary("warden-gate-stress")
+        let steps = ["synced", "journaled", "dirs synced", "history kept", "recorded", "done"]
+            + (0...12).flatMap { ["staged \($0)", "kept \($0)", "applied \($0)"] }
+        var killedAt: [String] = []
+        for step in steps {
+            var pid: pid_t = 0
+            let words: [String] = [stress, fx.workspace, fx.upper, "2", "12"]
+            let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            let env: [UnsafeMutablePointer<CChar>?] = [strdup("WARDEN_GATE_STRESS_KILL_AT=\(step)"), nil]
+            defer { (argv + env).forEach { free($0) } }
+            guard posix_spawn(&pid, stress, nil, nil, argv, env) == 0 else { Issue.record("spawn"); return }
+            var st: Int32 = 0
+            waitpid(pid, &st, 0)
+            if st & 0x7f == SIGKILL { killedAt.append(step) } else { #expect(st == 0, "\(step): status \(st)") }
+            let gate = try Gate(workspace: fx.workspace)
+            try gate.recover()
+            let version = try gate.version()
+            let contents = Set((0..<12).map { fx.read("Sources/f\($0)") })
+            #expect(version > 0 && contents == ["\(version)\n"], "after \(step): version \(version), files \(contents)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: fx.workspace + "/.warden/gate/txn").isEmpty)
+        }
+        // Entry 0 is the Sources directory (applied, never staged or kept), 1...12 the files.
+        #expect(killedAt.count == 6 + 12 * 3 + 1, "killed at \(killedAt)")
+    }
+
     @Test func killNineAtAnyMomentLeavesAllOldOrAllNew() throws {
         let fx = GateFixture()
         let stress = builtBinary("warden-gate-stress")
