@@ -90,20 +90,21 @@ enum AgentView {
     /// The path argument made absolute and normalized lexically (`.`/`..`), or nil when it
     /// cannot be read (bad pointer, longer than PATH_MAX) or is empty: the kernel decides those.
     static func absolutePath(pid: pid_t, pathAddress: UInt64, dirfd: Int32?) -> String? {
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = warden_read_string(pid, pathAddress, &buf, buf.count)
-        guard n > 0 else { return nil }
-        let raw = String(cString: buf)
-        var base = ""
-        if !raw.hasPrefix("/") {
-            let link = dirfd == nil || dirfd == atFDCWD ? "/proc/\(pid)/cwd" : "/proc/\(pid)/fd/\(dirfd!)"
-            guard let dir = readLink(link), dir.hasPrefix("/") else { return nil }
-            base = dir
+        // Every intercepted call comes here: stack buffers, and no normalising of a path that
+        // is already normal, keep the supervisor's share of a call small.
+        let raw: String? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(PATH_MAX) + 1) { buf in
+            let n = warden_read_string(pid, pathAddress, buf.baseAddress!, buf.count)
+            return n > 0 ? String(cString: buf.baseAddress!) : nil
         }
-        return normalize(base + "/" + raw)
+        guard let raw else { return nil }
+        if raw.hasPrefix("/") { return normalize(raw) }
+        let link = dirfd == nil || dirfd == atFDCWD ? "/proc/\(pid)/cwd" : "/proc/\(pid)/fd/\(dirfd!)"
+        guard let dir = readLink(link), dir.hasPrefix("/") else { return nil }
+        return normalize(dir == "/" ? "/" + raw : dir + "/" + raw)
     }
 
     static func normalize(_ path: String) -> String {
+        if isNormal(path) { return path }
         var parts: [Substring] = []
         for c in path.split(separator: "/", omittingEmptySubsequences: true) {
             if c == "." { continue }
@@ -113,12 +114,34 @@ enum AgentView {
         return "/" + parts.joined(separator: "/")
     }
 
+    /// Absolute, with no empty, `.` or `..` component and no trailing slash: what `normalize`
+    /// would return unchanged.
+    static func isNormal(_ path: String) -> Bool {
+        var bytes = path.utf8.makeIterator()
+        guard bytes.next() == UInt8(ascii: "/") else { return false }
+        if path.utf8.count == 1 { return true }
+        var length = 0, dots = 0
+        while true {
+            let b = bytes.next()
+            if b == nil || b == UInt8(ascii: "/") {
+                // A component ends: empty, "." and ".." are not normal.
+                if length == 0 || length == dots && dots <= 2 { return false }
+                if b == nil { return true }
+                length = 0; dots = 0
+            } else {
+                length += 1
+                if b == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+    }
+
     static func readLink(_ path: String) -> String? {
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink(path, &buf, buf.count - 1)
-        guard n > 0 else { return nil }
-        buf[n] = 0
-        return String(cString: buf)
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(PATH_MAX) + 1) { buf in
+            let n = readlink(path, buf.baseAddress!, buf.count - 1)
+            guard n > 0 else { return nil }
+            buf[n] = 0
+            return String(cString: buf.baseAddress!)
+        }
     }
 
     /// True only when the path's parent, resolved in the agent's own mount namespace, lies
