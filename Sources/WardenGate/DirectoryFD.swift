@@ -58,16 +58,17 @@ final class DirectoryFD {
         guard fsync(fd) == 0 else { throw GateError.io(operation: "fsync \(path)", errno: errno) }
     }
 
-    /// Writes `data` to `name` here, fsynced, through a temporary name and a rename.
-    func writeAtomically(_ name: String, _ data: Data) throws {
+    /// Writes `data` to `name` here through a temporary name and a rename, so a reader sees
+    /// the old content or the new; `durable: false` skips the fsyncs, for what may be lost.
+    func writeAtomically(_ name: String, _ data: Data, durable: Bool = true) throws {
         let temp = name + ".tmp"
         let out = openat(fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard out >= 0 else { throw GateError.io(operation: "create \(path)/\(temp)", errno: errno) }
         defer { close(out) }
         try data.withUnsafeBytes { buf in try writeAll(out, buf, what: "\(path)/\(temp)") }
-        guard fsync(out) == 0 else { throw GateError.io(operation: "fsync \(path)/\(temp)", errno: errno) }
+        if durable, fsync(out) != 0 { throw GateError.io(operation: "fsync \(path)/\(temp)", errno: errno) }
         guard renameat(fd, temp, fd, name) == 0 else { throw GateError.io(operation: "rename \(path)/\(name)", errno: errno) }
-        try sync()
+        if durable { try sync() }
     }
 
     func read(_ name: String, max: Int = 64 << 20) throws -> Data? {

@@ -36,7 +36,7 @@ public final class Gate {
         _ = try gateDir.makeDirectories("history")
         // A new workspace's starting point is taken now (see `store`): edits made after the
         // first gate saw it are hand edits.
-        if try !root.makeDirectories(".warden").exists("gate.db") { _ = try store }
+        if try !root.exists(".warden/gate.db") { _ = try store }
     }
 
     /// The version index, opened on first use: a view that starts from an existing snapshot

@@ -61,12 +61,7 @@ extension Gate {
 
     /// Not fsynced: lost stamps only send the next view the slow way.
     func writeStamps(_ stamps: DirectoryStamps, version: Int64, in dir: DirectoryFD) throws {
-        let name = Self.stampsName(version), temp = name + ".tmp"
-        let out = openat(dir.fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard out >= 0 else { throw GateError.io(operation: "create \(dir.path)/\(temp)", errno: errno) }
-        defer { close(out) }
-        try stamps.encoded().withUnsafeBytes { try writeAll(out, $0, what: "\(dir.path)/\(temp)") }
-        guard renameat(dir.fd, temp, dir.fd, name) == 0 else { throw GateError.io(operation: "rename \(dir.path)/\(name)", errno: errno) }
+        try dir.writeAtomically(Self.stampsName(version), stamps.encoded(), durable: false)
     }
 
     /// Stamps the workspace's directories as they are now, for a snapshot that matches the

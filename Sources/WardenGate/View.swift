@@ -249,14 +249,7 @@ public final class View {
     private func save() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(record)
-        let out = openat(dir.fd, "view.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard out >= 0 else { throw GateError.io(operation: "create \(directory)/view.json.tmp", errno: errno) }
-        defer { close(out) }
-        try data.withUnsafeBytes { try writeAll(out, $0, what: "\(directory)/view.json.tmp") }
-        guard renameat(dir.fd, "view.json.tmp", dir.fd, "view.json") == 0 else {
-            throw GateError.io(operation: "rename \(directory)/view.json", errno: errno)
-        }
+        try dir.writeAtomically("view.json", try encoder.encode(record), durable: false)
     }
 
     static func validRunName(_ run: String) -> Bool {
