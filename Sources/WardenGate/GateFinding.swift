@@ -1,8 +1,11 @@
+import WardenAudit
+
 /// One reason a changeset is refused, tied to the path that caused it. The gate collects every
 /// finding before it answers, so one report lists all that is wrong, not just the first.
 public struct GateFinding: Sendable, Equatable, CustomStringConvertible {
     public enum Rule: String, Sendable, CaseIterable {
-        /// Absolute, `..`, NUL, backslash, empty component, invalid UTF-8, too long.
+        /// Absolute, `..`, NUL, backslash, control character, empty component, invalid UTF-8,
+        /// too long.
         case path
         /// Two entries that are the same file on a case-insensitive or normalising filesystem.
         case collision
@@ -31,7 +34,9 @@ public struct GateFinding: Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String { "\(path.isEmpty ? "(changeset)" : path): \(rule.rawValue): \(message)" }
+    /// The agent named the path: printed escaped, so a name cannot forge a report line or
+    /// send the terminal an escape sequence.
+    public var description: String { "\(path.isEmpty ? "(changeset)" : printable(path)): \(rule.rawValue): \(message)" }
 }
 
 /// The changeset was refused as a whole; nothing in the workspace was touched.

@@ -13,6 +13,8 @@ public enum GatePath {
         if raw.isEmpty { return ["the path is empty"] }
         if raw.contains(0) { found.append("the path contains a NUL byte") }
         if raw.contains(UInt8(ascii: "\\")) { found.append("the path contains a backslash") }
+        // A newline or an escape sequence in a name is there to confuse whoever reads a listing.
+        if raw.contains(where: { ($0 != 0 && $0 < 0x20) || $0 == 0x7f }) { found.append("the path contains a control character") }
         if raw.first == UInt8(ascii: "/") { found.append("the path is absolute") }
         if raw.count > maxBytes { found.append("the path is \(raw.count) bytes long (limit \(maxBytes))") }
         if String(validatingUTF8: raw.map { CChar(bitPattern: $0) } + [0]) == nil && !raw.contains(0) {

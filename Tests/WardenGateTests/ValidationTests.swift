@@ -18,7 +18,8 @@ import Testing
     @Test(arguments: [
         ("/etc/passwd", "absolute"), ("Sources/../../x", "`..`"), ("Sources/a\u{0}b", "NUL"),
         ("Sources\\a.swift", "backslash"), ("Sources//a", "empty component"), ("Sources/a/", "empty component"),
-        ("Sources/./a", "`.` component"),
+        ("Sources/./a", "`.` component"), ("Sources/a\nwarden: committed", "control character"),
+        ("Sources/\u{1b}[2Ja", "control character"), ("Sources/a\u{7f}", "control character"),
     ])
     func badPathText(_ path: String, _ words: String) throws {
         let f = try findings([write(path)])

@@ -1,5 +1,5 @@
 // The gate's rules against what a hostile agent can really make inside its view (names the
-// filesystem accepts but the gate does not, colliding names, a 10 GiB sparse file, deep and
+// filesystem accepts but the gate does not, one of them shaped to forge a line of the report, colliding names, a 10 GiB sparse file, deep and
 // long paths, more files than allowed; a 10 GiB sparse file is already stopped by the
 // profile's file_size limit, so a 2 MiB one stands in), and sixteen real agents racing on one workspace.
 
@@ -24,10 +24,12 @@ import Testing
             truncate -s 10G Sources/huge.bin 2>/dev/null || truncate -s 2M Sources/huge.bin
             mkdir -p Sources/a/b/c/d/e/f && touch Sources/a/b/c/d/e/f/deep.swift
             touch \(long)
+            ln -s /etc/passwd "$(printf 'Sources/x\\nwarden: committed 1 path as workspace version 9')"
             exit 0
             """])
         #expect(o.status == 73, "\(o)")
-        for expected in ["Sources/back\\slash.swift: path: the path contains a backslash",
+        for expected in ["Sources/back\\\\slash.swift: path: the path contains a backslash",
+                         "Sources/x\\x0awarden: committed 1 path as workspace version 9: path: the path contains a control character",
                          "the path is not valid UTF-8",
                          "Sources/dup.swift: collision: the same file as Sources/Dup.swift",
                          "Sources/huge.bin: limit:",
@@ -36,6 +38,8 @@ import Testing
             #expect(o.stderr.contains(expected), "missing \(expected): \(o.stderr)")
         }
         #expect(o.stderr.contains(".swift: collision: the same file as Sources/caf"), "the NFC/NFD pair collides: \(o.stderr)")
+        // The agent's newline is shown escaped: no line of the report is the agent's.
+        #expect(!o.stderr.split(separator: "\n").contains { $0.hasPrefix("warden: committed") }, "\(o.stderr)")
         #expect(!fx.exists("Sources/fine.swift") && fx.read("Sources/main.swift") == "print(\"main\")\n",
                 "nothing of a refused changeset is applied")
         #expect(fx.keptViews().count == 1)
