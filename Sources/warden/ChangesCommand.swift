@@ -59,7 +59,7 @@ struct ChangesCommand: ParsableCommand {
             if json {
                 print("{\"path\":\(jsonString(finding.path)),\"finding\":\"\(finding.rule.rawValue)\",\"message\":\(jsonString(finding.message))}")
             } else {
-                print("! \(finding.path): \(finding.message)")
+                print("! \(printable(finding.path)): \(finding.message)")
             }
         }
         for entry in changeset.entries {
@@ -78,19 +78,21 @@ struct ChangesCommand: ParsableCommand {
         }
     }
 
-    /// A unified diff by the system's `diff` where there is content to compare.
+    /// A unified diff by the system's `diff` where there is content to compare. Names and
+    /// link targets are the agent's, so they are printed escaped.
     static func show(_ e: Changeset.Entry, lower: String) {
         let old = lower + "/" + e.path
+        let shown = printable(e.path)
         let hadOld = access(old, F_OK) == 0
         switch e.action {
         case let .write(source, mode, _):
-            diff(hadOld ? old : "/dev/null", source, path: e.path, header: hadOld ? nil : "new file, mode \(String(mode, radix: 8))")
+            diff(hadOld ? old : "/dev/null", source, path: shown, header: hadOld ? nil : "new file, mode \(String(mode, radix: 8))")
         case .delete:
-            diff(hadOld ? old : "/dev/null", "/dev/null", path: e.path, header: "deleted")
+            diff(hadOld ? old : "/dev/null", "/dev/null", path: shown, header: "deleted")
         case let .directory(mode, opaque):
-            print("directory \(e.path) (mode \(String(mode, radix: 8))\(opaque ? ", replaces the old one whole" : ""))")
+            print("directory \(shown) (mode \(String(mode, radix: 8))\(opaque ? ", replaces the old one whole" : ""))")
         case let .symlink(target):
-            print("symlink \(e.path) -> \(target)")
+            print("symlink \(shown) -> \(printable(target))")
         }
     }
 

@@ -43,6 +43,10 @@ import Testing
         #expect(!fx.exists("Sources/fine.swift") && fx.read("Sources/main.swift") == "print(\"main\")\n",
                 "nothing of a refused changeset is applied")
         #expect(fx.keptViews().count == 1)
+        // `warden changes` escapes the agent's names and link targets too.
+        let changes = fx.warden(["changes", fx.keptViews().first ?? "-"])
+        #expect(changes.status == 0 && changes.stdout.contains("symlink Sources/x\\x0awarden: committed"), "\(changes)")
+        #expect(!changes.stdout.split(separator: "\n").contains { $0.hasPrefix("warden: committed") }, "\(changes)")
         // Each finding is an audit row of kind gate.
         let rows = fx.warden(["audit", "--kind", "gate", "--decision", "denied", "--json"])
         #expect(rows.stdout.split(separator: "\n").count >= 7, "\(rows)")
