@@ -288,15 +288,20 @@ func hashFile(_ path: String) throws -> String {
     let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
     guard fd >= 0 else { throw GateError.io(operation: "open \(path)", errno: errno) }
     defer { close(fd) }
-    // A FIFO swapped in would answer EAGAIN for ever.
+    return try hashContent(fd, what: path)
+}
+
+/// The SHA-256 of what `fd` holds, which must be a regular file: a FIFO swapped in would
+/// answer EAGAIN for ever.
+func hashContent(_ fd: Int32, what: String) throws -> String {
     var st = stat()
-    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw GateError.io(operation: "hash \(path) (not a regular file)", errno: EINVAL) }
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw GateError.io(operation: "hash \(what) (not a regular file)", errno: EINVAL) }
     var hasher = SHA256()
     var buf = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let n = read(fd, &buf, buf.count)
         if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { throw GateError.io(operation: "read \(path)", errno: errno) }
+        guard n >= 0 else { throw GateError.io(operation: "read \(what)", errno: errno) }
         if n == 0 { break }
         hasher.update(data: buf[..<n])
     }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Glibc
 
@@ -131,15 +130,6 @@ extension Gate {
         let fd = openat(parent.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var hasher = SHA256()
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return nil }
-            if n == 0 { break }
-            hasher.update(data: buf[..<n])
-        }
-        return hexDigest(hasher.finalize())
+        return try? hashContent(fd, what: rel)
     }
 }

@@ -104,7 +104,11 @@ enum AgentView {
     }
 
     static func normalize(_ path: String) -> String {
-        if isNormal(path) { return path }
+        isNormal(path) ? path : componentWalk(path)
+    }
+
+    /// `.` dropped, `..` taking the component before it, empty components gone.
+    static func componentWalk(_ path: String) -> String {
         var parts: [Substring] = []
         for c in path.split(separator: "/", omittingEmptySubsequences: true) {
             if c == "." { continue }

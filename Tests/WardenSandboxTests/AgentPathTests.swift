@@ -5,22 +5,16 @@ import Testing
 @testable import WardenSandbox
 
 @Suite struct AgentPathTests {
-    /// The component walk the fast path must agree with.
-    static func walk(_ path: String) -> String {
-        var parts: [Substring] = []
-        for c in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
-    }
-
     @Test(arguments: ["/", "/a", "/a/b.c", "/ws/src/...", "/ws/.hidden", "/ws/..x", "/ws/x..", "/a/b/",
                       "//a", "/a//b", "/a/./b", "/a/.", "/a/..", "/../a", "/a/b/../../..", "/.", "/..",
                       "/a/.../b", "/é/ü", "/a/b/c/./../d", "/tmp/x/"])
     func normalizeAgreesWithTheComponentWalk(_ path: String) {
-        #expect(AgentView.normalize(path) == Self.walk(path))
-        #expect(AgentView.isNormal(path) == (Self.walk(path) == path), "\(path)")
+        #expect(AgentView.normalize(path) == AgentView.componentWalk(path))
+        #expect(AgentView.isNormal(path) == (AgentView.componentWalk(path) == path), "\(path)")
+    }
+
+    @Test func theWalkResolvesDotsAndEmptyComponents() {
+        #expect(AgentView.componentWalk("/a//b") == "/a/b" && AgentView.componentWalk("/a/./b/") == "/a/b")
+        #expect(AgentView.componentWalk("/a/b/../../..") == "/" && AgentView.componentWalk("/a/b/c/./../d") == "/a/b/d")
     }
 }
