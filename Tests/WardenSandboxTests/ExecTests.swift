@@ -14,8 +14,7 @@ import Testing
         expectErr(o, "execve", "EACCES")
         // Control: a copy outside any sandbox runs.
         let copy = fx.base + "/copy"
-        try! FileManager.default.copyItem(atPath: fx.probe, toPath: copy)
-        chmod(copy, 0o755)
+        copyExecutable(fx.probe, to: copy)
         let c = fx.startControl([fx.probe, "exec", copy, "getpid"]).wait()
         expectOK(c)
     }
@@ -41,7 +40,7 @@ import Testing
         #expect(o.status != 0 && !o.stdout.contains("ok"), "\(o)")
         #expect(o.stderr.contains("failed to map segment"), "\(o)")
         let copy = fx.base + "/copy"
-        try! FileManager.default.copyItem(atPath: fx.probe, toPath: copy)
+        copyExecutable(fx.probe, to: copy)
         expectOK(fx.startControl([ldso, copy, "getpid"]).wait())
     }
 

@@ -86,10 +86,7 @@ enum Binaries {
             let src = buildDir + "/" + name
             let dst = d + "/" + name
             try? FileManager.default.removeItem(atPath: dst)
-            do { try FileManager.default.copyItem(atPath: src, toPath: dst) } catch {
-                fatalError("cannot copy \(src): \(error) — run `swift build` first")
-            }
-            chmod(dst, 0o755)
+            copyExecutable(src, to: dst)
         }
         atexit { try? FileManager.default.removeItem(atPath: Binaries.dir) }
         return d
@@ -190,6 +187,16 @@ private let addchdir: @convention(c) (UnsafeMutablePointer<posix_spawn_file_acti
 
 /// posix_spawn with: a chosen stdin, stdout/stderr to files, an optional extra descriptor at
 /// a fixed number, default signal dispositions, and its own process group or session.
+/// Copies a program that tests will run, mode 755, by a child process: a copy made in this
+/// process holds the file open for writing while other tests fork, and a fork that inherited
+/// that descriptor makes the copy's exec fail with ETXTBSY (inside setpriv, where no retry can
+/// see it).
+func copyExecutable(_ src: String, to dst: String) {
+    let cp = spawn(["/bin/cp", src, dst], env: ["PATH": "/usr/bin:/bin"], cwd: "/").wait()
+    guard cp.status == 0 else { fatalError("cannot copy \(src): \(cp) — run `swift build` first") }
+    chmod(dst, 0o755)
+}
+
 func spawn(_ argv: [String], env: [String: String], cwd: String, stdin: Stdin = .null,
            extraFD: (source: Int32, target: Int32)? = nil, setsid: Bool = false,
            timeout: Double = 30) -> Child {
