@@ -191,6 +191,8 @@ public final class AuditStore: Sendable {
     static func makeParentDirectory(of path: String) throws {
         guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
         let dir = String(path[..<slash])
+        // Almost always there already: one call instead of one per component.
+        if mkdir(dir, 0o755) == 0 || errno == EEXIST { return }
         var prefix = dir.hasPrefix("/") ? "" : "."
         for component in dir.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component

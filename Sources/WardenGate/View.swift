@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import WardenAudit
 
 /// What a view's directory says about its run; `warden changes` reads it after the run.
 public struct ViewRecord: Codable, Sendable, Equatable {
@@ -27,6 +28,28 @@ public struct ViewRecord: Codable, Sendable, Equatable {
     /// files (it is never changed while mounted), so later changesets leave out what is
     /// still identical and check the rest for conflicts from that commit on.
     public var submitted: [String: SubmittedPath]?
+}
+
+extension ViewRecord {
+    /// What JSONEncoder with sorted keys writes (JSONDecoder reads it back), built by hand:
+    /// the encoder's first use costs every launch most of a millisecond.
+    public var json: String {
+        var fields: [(String, String)] = [
+            ("base", "\(base)"), ("profileFile", AuditJSON.string(profileFile)), ("role", AuditJSON.string(role)),
+            ("run", AuditJSON.string(run)), ("startNS", "\(startNS)"), ("status", AuditJSON.string(status.rawValue)),
+        ]
+        if let committed { fields.append(("committed", "\(committed)")) }
+        if let message { fields.append(("message", AuditJSON.string(message))) }
+        if let submitted {
+            let paths = submitted.keys.sorted().map { path in
+                let s = submitted[path]!
+                return AuditJSON.string(path) + ":{\"fingerprint\":" + AuditJSON.string(s.fingerprint) + ",\"seq\":\(s.seq)}"
+            }
+            fields.append(("submitted", "{" + paths.joined(separator: ",") + "}"))
+        }
+        fields.sort { $0.0 < $1.0 }
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
 }
 
 /// A path a running view committed, and what it held then.
@@ -247,9 +270,7 @@ public final class View {
     /// (an agent's unsubmitted work does not survive a power loss), and an fsync here would
     /// cost every launch a few milliseconds.
     private func save() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try dir.writeAtomically("view.json", try encoder.encode(record), durable: false)
+        try dir.writeAtomically("view.json", Data(record.json.utf8), durable: false)
     }
 
     static func validRunName(_ run: String) -> Bool {

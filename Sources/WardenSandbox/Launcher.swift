@@ -58,6 +58,7 @@ public enum Launcher {
         let planned = plan.pathRules + (selfTool?.rules ?? [])
         let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (planned, [])
             : ViewMount.split(planned, workspace: plan.options.workspace)
+        LaunchTiming.mark("launcher")
         RunCgroup.removeStale()
         // Answered by a kernel thread while the set-up below runs.
         let auditStatus = LandlockAuditLog.query(plan: plan)
@@ -83,6 +84,7 @@ public enum Launcher {
             }
         }
         defer { cgroup?.remove() }
+        LaunchTiming.mark("cgroup")
 
         // v1: the child moves itself in through these (see spawn.c); v2: the runner moves it.
         var tasks: [Int32] = [-1, -1]
@@ -132,6 +134,7 @@ public enum Launcher {
                                       selfTool: selfTool?.path) { spec in
             warden_spawn(&spec)
         }
+        LaunchTiming.mark("cloned")
         // The child has its copies; a runner that kept these would never see the agent's EOF.
         childControlEnds.forEach { close($0) }
         childControlEnds = []
@@ -150,6 +153,8 @@ public enum Launcher {
         }
         warden_forward_signals(pid)
         defer { warden_forward_signals(0) }
+        // While the child sets up its mounts: the agent's first execve waits for the supervisor.
+        let supervisorPolicy = supervised ? SupervisorPolicy(plan: plan, extraTools: selfTool.map { [$0.path] } ?? []) : nil
 
         if needSync {
             if let group = cgroup, !group.add(pid: pid) {
@@ -176,6 +181,7 @@ public enum Launcher {
                 throw error
             }
         }
+        LaunchTiming.mark("ruleset sent")
         if channel && !supervised { close(pair[0]) }
 
         // The agent sends its listener just before execve, which is itself intercepted: the
@@ -186,13 +192,14 @@ public enum Launcher {
             let listener = warden_recv_fd_pid(pair[0], &agentPID)
             close(pair[0])
             landlockLog?.creator(agentPID)
-            if listener >= 0 {
-                supervisor = try Supervisor(listener: listener, policy: SupervisorPolicy(plan: plan, extraTools: selfTool.map { [$0.path] } ?? []),
+            if listener >= 0, let supervisorPolicy {
+                supervisor = try Supervisor(listener: listener, policy: supervisorPolicy,
                                             report: landlockLog?.noting(onDenial) ?? onDenial)
                 supervisor?.start()
             }
         }
         defer { supervisor?.stop() }
+        LaunchTiming.mark("supervisor")
 
         // EOF without a report means the agent's execve succeeded.
         var failure = warden_report()
@@ -204,6 +211,7 @@ public enum Launcher {
             let stage = String(cString: warden_stage_name(failure.stage))
             throw SandboxError.child(stage: stage, errno: failure.err)
         }
+        LaunchTiming.mark("exec done")
         if plan.useInit { landlockLog?.creator(childOf: pid) } else { landlockLog?.creator(pid) }
 
         let timeoutMS = plan.wallTimeout.map { Int64($0 * 1000) } ?? -1
@@ -239,6 +247,7 @@ public enum Launcher {
                               intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
                               auditGaps: landlockLog?.gaps ?? [])
         }
+        LaunchTiming.mark("agent exited")
         if waited < 0 { throw SandboxError.setup(stage: "wait", errno: -waited) }
         if plan.useInit {
             var agent: Int32 = 0
@@ -250,6 +259,7 @@ public enum Launcher {
         let counts = supervisor?.counts ?? (0, 0)
         supervisor = nil
         landlockLog?.stop()
+        LaunchTiming.mark("supervisor stopped")
         return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false,
                           intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
                           auditGaps: landlockLog?.gaps ?? [])

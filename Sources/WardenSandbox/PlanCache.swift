@@ -63,7 +63,7 @@ public struct PlanCache: Sendable {
                      "uid=\(getuid()):\(geteuid()):\(getgid())", "landlock=\(warden_landlock_abi())",
                      "PATH=\(environment["PATH"] ?? "")",
                      "pretend=\(environment["WARDEN_PRETEND_MISSING"] ?? "")",
-                     "degraded=\(allowDegraded.sorted().joined(separator: ","))"]
+                     "degraded=" + (allowDegraded.isEmpty ? "" : allowDegraded.sorted().joined(separator: ","))]
         // A profile given as a path is found relative to the working directory.
         if profile.contains("/") || profile.hasSuffix(".yaml") || profile.hasSuffix(".yml") { parts.append("cwd=\(cwd)") }
         return parts.joined(separator: "\n")

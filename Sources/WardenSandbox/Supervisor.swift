@@ -99,7 +99,7 @@ public final class Supervisor: @unchecked Sendable {
     private func handle(_ n: warden_notification) {
         lock.with { _intercepted += 1 }
         let decision: Decision
-        if let entry = policy.intercepts[n.nr] {
+        if let entry = policy.intercept(n.nr) {
             decision = decide(entry, n)
         } else {
             decision = .allow

@@ -11,11 +11,14 @@ struct FileID: Hashable {
 /// built from, in the form a decision needs.
 public struct SupervisorPolicy: Sendable {
     let profileFile: String
-    let intercepts: [Int32: Intercept]
+    /// A few dozen, searched in order: a dictionary keyed by syscall number would cost each
+    /// launch a runtime conformance lookup (a scan of every conformance record in the binary)
+    /// that is slower than all the searches of a run.
+    let intercepts: [Intercept]
     /// Absolute paths writes may go to: the zones, scratch and the writable devices.
     let writeRoots: [String]
     let writeDevices: Set<String>
-    let toolIdentities: Set<FileID>
+    let toolIdentities: [FileID]
     let toolDirectories: [String]
     let toolsLocation: SourceLocation?
     let writeLocation: SourceLocation?
@@ -30,26 +33,24 @@ public struct SupervisorPolicy: Sendable {
     public init(plan: LaunchPlan, extraTools: [String] = []) {
         let p = plan.profile
         profileFile = p.file
-        var table: [Int32: Intercept] = [:]
-        for i in plan.seccomp?.intercepts ?? [] { table[i.nr] = i }
-        intercepts = table
+        intercepts = plan.seccomp?.intercepts ?? []
         var roots = p.write.map { $0.path.isEmpty ? plan.options.workspace : plan.options.workspace + "/" + $0.path }
         roots += plan.scratch
         writeRoots = roots
         scratch = plan.scratch
         writeDevices = Set(SystemPaths.devices)
-        var ids: Set<FileID> = []
+        var ids: [FileID] = []
         var dirs: [String] = []
         for extra in extraTools {
             var st = stat()
-            if stat(extra, &st) == 0 { ids.insert(FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))) }
+            if stat(extra, &st) == 0 { ids.append(FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))) }
         }
         for t in p.tools {
             if t.value.hasSuffix("/") {
                 dirs.append(FilePaths.realPath(t.value) ?? t.value)
             } else {
                 var st = stat()
-                if stat(t.value, &st) == 0 { ids.insert(FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))) }
+                if stat(t.value, &st) == 0 { ids.append(FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))) }
             }
         }
         toolIdentities = ids
@@ -63,6 +64,10 @@ public struct SupervisorPolicy: Sendable {
         case let .allow(ports): tcpPorts = ports
         }
         scoped = plan.scoped
+    }
+
+    func intercept(_ nr: Int32) -> Intercept? {
+        intercepts.first { $0.nr == nr }
     }
 
     func writable(_ path: String) -> Bool {

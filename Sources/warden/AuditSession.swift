@@ -20,8 +20,18 @@ final class AuditSession: @unchecked Sendable {
     private let lock = NSLock()
     private let opened = DispatchSemaphore(value: 0)
     // Guarded by `lock`.
+    /// The run's row, when the store was there and current (the usual case): no GRDB at all
+    /// for a run that records nothing else.
+    private var row: RunRow?
+    /// GRDB's store and writer: opened at once for a store that must be created or migrated,
+    /// else on the first event.
     private var store: AuditStore?
     private var writer: AuditWriter?
+    private var writerOpening: DispatchSemaphore?
+    /// Launch events `RunRow` stored with the row, which the writer's tally never saw.
+    private var preloadedDegraded = 0
+    /// Events recorded after the store failed: tallied for the run's counts, not stored.
+    private var dropped = RunCounts()
     private var early: [AuditEvent] = []
     private var failure: String?
     /// The run's id in the store, once its row exists: the number users type in `--run`.
@@ -48,31 +58,53 @@ final class AuditSession: @unchecked Sendable {
         workspace = plan.options.workspace
     }
 
+    /// The user's consent to run with less protection is itself on the record.
+    private func launchEvents(runID: Int64, startNS: Int64) -> [AuditEvent] {
+        var events: [AuditEvent] = []
+        for p in plan.degraded {
+            if case let .degraded(reason) = p.state {
+                events.append(event(runID: runID, pid: Int32(getpid()), kind: .launch, target: p.feature,
+                                    decision: .degraded, rule: "--allow-degraded \(p.feature)",
+                                    message: reason, suggestion: nil, timeNS: startNS))
+            }
+        }
+        for (feature, reason) in optedDown.sorted(by: { $0.key < $1.key }) {
+            events.append(event(runID: runID, pid: Int32(getpid()), kind: .launch, target: feature,
+                                decision: .degraded, rule: "--no-\(feature)", message: reason,
+                                suggestion: nil, timeNS: startNS))
+        }
+        return events
+    }
+
+    private var degradedFeatures: [String] { plan.degraded.map(\.feature) + optedDown.keys.sorted() }
+
     private func open(startNS: Int64) {
         defer { opened.signal() }
         do {
+            let launch = launchEvents(runID: 0, startNS: startNS)
+            if let row = try RunRow.begin(path: file, command: plan.argv, role: plan.profile.role,
+                                          profileFile: plan.profile.file, workspace: workspace, startNS: startNS,
+                                          degraded: degradedFeatures, launchEvents: launch) {
+                lock.lock()
+                self.row = row
+                runID = row.id
+                // In the store with the row already; the run's counts must still include them.
+                preloadedDegraded = launch.count
+                let pending = !early.isEmpty
+                lock.unlock()
+                if pending { openWriter() }
+                return
+            }
+            // A new, older or foreign store: GRDB creates, migrates or refuses it.
             let store = try AuditStore(path: file)
             let id = try store.beginRun(command: plan.argv, role: plan.profile.role, profileFile: plan.profile.file,
-                                        workspace: workspace, startNS: startNS,
-                                        degraded: plan.degraded.map(\.feature) + optedDown.keys.sorted())
+                                        workspace: workspace, startNS: startNS, degraded: degradedFeatures)
             let writer = AuditWriter(store: store)
             lock.lock()
             self.store = store
             self.writer = writer
             runID = id
-            // The user's consent to run with less protection is itself on the record.
-            for p in plan.degraded {
-                if case let .degraded(reason) = p.state {
-                    writer.record(event(runID: id, pid: Int32(getpid()), kind: .launch, target: p.feature,
-                                        decision: .degraded, rule: "--allow-degraded \(p.feature)",
-                                        message: reason, suggestion: nil, timeNS: startNS))
-                }
-            }
-            for (feature, reason) in optedDown.sorted(by: { $0.key < $1.key }) {
-                writer.record(event(runID: id, pid: Int32(getpid()), kind: .launch, target: feature,
-                                    decision: .degraded, rule: "--no-\(feature)", message: reason,
-                                    suggestion: nil, timeNS: startNS))
-            }
+            for e in launchEvents(runID: id, startNS: startNS) { writer.record(e) }
             for var e in early {
                 e.runID = id
                 writer.record(e)
@@ -89,6 +121,43 @@ final class AuditSession: @unchecked Sendable {
         }
     }
 
+    /// Opens GRDB's writer for the events of a run whose row went in through `RunRow`, on a
+    /// thread of its own: the supervisor's thread that records the first denial must not
+    /// wait for it.
+    private func openWriter() {
+        lock.lock()
+        if writerOpening != nil || writer != nil || failure != nil {
+            lock.unlock()
+            return
+        }
+        let done = DispatchSemaphore(value: 0)
+        writerOpening = done
+        lock.unlock()
+        startBackgroundThread { [self] in
+            defer { done.signal() }
+            do {
+                let store = try AuditStore(path: file)
+                let writer = AuditWriter(store: store)
+                lock.lock()
+                self.store = store
+                self.writer = writer
+                for var e in early {
+                    e.runID = runID ?? 0
+                    writer.record(e)
+                }
+                early = []
+                lock.unlock()
+            } catch {
+                lock.lock()
+                failure = "\(error)"
+                early.forEach { dropped.add($0) }
+                early = []
+                lock.unlock()
+                complain("audit unavailable (\(file)): \(error); the run's events go unrecorded")
+            }
+        }
+    }
+
     func event(runID: Int64, pid: Int32, kind: AuditKind, target: String, decision: AuditDecision, rule: String,
                message: String, suggestion: String?, timeNS: Int64 = AuditClock.now()) -> AuditEvent {
         AuditEvent(timeNS: timeNS, runID: runID, role: plan.profile.role, profileFile: plan.profile.file, pid: pid,
@@ -98,14 +167,18 @@ final class AuditSession: @unchecked Sendable {
     /// Queues an event: to the writer once the store is open, to `early` until then.
     private func queue(_ e: AuditEvent) {
         lock.lock()
-        defer { lock.unlock() }
         if let writer, let runID {
             var e = e
             e.runID = runID
             writer.record(e)
         } else if failure == nil {
             early.append(e)
+        } else {
+            dropped.add(e)
         }
+        let needWriter = row != nil && writer == nil && failure == nil
+        lock.unlock()
+        if needWriter { openWriter() }
     }
 
     /// Called on the supervisor's thread: builds the event and queues it, nothing more.
@@ -140,34 +213,56 @@ final class AuditSession: @unchecked Sendable {
         opened.wait()
         opened.signal()
         lock.lock()
-        let store = self.store, writer = self.writer, runID = self.runID
+        let id = runID
         lock.unlock()
-        guard let store, let writer, let runID else { return nil }
+        guard let runID = id else { return nil }
         // Each limit row names the line that set the limit and how to raise it.
         func limit(_ key: String, _ target: String, _ message: String) {
-            writer.record(limitEvent(key, runID: runID, target: target, message: message))
+            queue(limitEvent(key, runID: runID, target: target, message: message))
         }
         if let o = outcome {
             if case let .timedOut(s) = o.ending { limit("wall", "wall clock", "the process tree was killed after \(s)s") }
             if o.outOfMemory { limit("memory", "memory", "the memory limit was reached; the OOM killer fired") }
             if o.forkRefusals > 0 { limit("processes", "processes", "\(o.forkRefusals) forks refused at the processes limit") }
         }
-        let summary = writer.finish()
+        lock.lock()
+        let opening = writerOpening
+        lock.unlock()
+        opening?.wait()
+        opening?.signal()
+        lock.lock()
+        let row = self.row, store = self.store, writer = self.writer
+        let dropped = self.dropped, droppedWhy = failure
+        lock.unlock()
+        let droppedCount = dropped.deniedTotal + dropped.allowed + dropped.degraded
+        let summary = writer?.finish()
+        var counts = summary?.counts ?? RunCounts()
+        counts.degraded += preloadedDegraded + dropped.degraded
+        counts.allowed += dropped.allowed
+        for (kind, n) in dropped.denied { counts.denied[kind, default: 0] += n }
+        let lost = (summary?.lost ?? 0) + droppedCount
+        counts.lost = lost
+        let complete = (summary?.complete ?? true) && droppedCount == 0
         var problems: [String] = []
-        if !summary.complete { problems.append("\(summary.lost) events lost: \(summary.firstError ?? "write failed")") }
+        if !complete { problems.append("\(lost) events lost: \(summary?.firstError ?? droppedWhy ?? "write failed")") }
         // Denials the kernel's audit queue dropped before the Landlock collector saw them.
         problems += outcome?.auditGaps ?? []
         var problem = problems.isEmpty ? nil : problems.joined(separator: "; ")
+        let auditComplete = complete && (outcome?.auditGaps.isEmpty ?? true)
         do {
-            try store.finishRun(id: runID, exitStatus: status, counts: summary.counts,
-                                auditComplete: summary.complete && (outcome?.auditGaps.isEmpty ?? true))
+            if let row {
+                try row.finish(exitStatus: status, counts: counts, auditComplete: auditComplete)
+            } else {
+                try store?.finishRun(id: runID, exitStatus: status, counts: counts, auditComplete: auditComplete)
+            }
         } catch {
             problem = (problem.map { $0 + "; " } ?? "") + "the run's row was not finished: \(error)"
         }
         var lines: [String] = []
-        if let notice = summary.counts.denialNotice(runID: runID) { lines.append(notice) }
+        if let notice = counts.denialNotice(runID: runID) { lines.append(notice) }
         if let problem { lines.append("warden: the audit of run \(runID) is incomplete (\(problem))") }
-        try? store.close()
+        row?.close()
+        try? store?.close()
         return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }
 }

@@ -51,6 +51,7 @@ enum FastRun {
         let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
                                 allowDegraded: degraded)
         guard let compiled = cache.load(key: key) else { return nil }
+        LaunchTiming.mark("plan loaded")
         let options = LaunchOptions(workspace: root, command: command, timeout: timeout, allowDegraded: degraded,
                                     cwd: cwd, environment: environment, runID: makeRunID())
         do {

@@ -141,8 +141,10 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         complain("cannot make the run's private view of the workspace: \(error); --no-view runs without one (no gate)")
         return WardenExit.setup
     }
+    LaunchTiming.mark("view started")
     let audit = AuditSession.start(plan: plan, path: auditPath,
                                    optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
+    LaunchTiming.mark("audit started")
     let outcome: RunOutcome
     do {
         let control: ControlHandler? = view.map { session in
@@ -162,8 +164,11 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         _ = view?.finish(plan: plan, status: nil)
         return WardenExit.internalError
     }
+    LaunchTiming.mark("agent done")
     if let line = audit.finish(outcome, status: outcome.exitCode) { complain(line) }
+    LaunchTiming.mark("audit finished")
     let gateStatus = view?.finish(plan: plan, status: outcome.exitCode, auditFile: audit.file, auditRun: audit.runID)
+    LaunchTiming.mark("view finished")
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
