@@ -57,6 +57,13 @@ public final class Gate {
         }
     }
 
+    /// Removes what `View.discard` set aside. Several runners may empty it at once: whatever
+    /// one of them removed first, the others skip.
+    public func emptyTrash() {
+        guard let trash = try? root.directory(".warden/views/" + View.trash), let names = try? trash.entries() else { return }
+        for name in names { try? forceRemove(name, in: trash) }
+    }
+
     /// The workspace version a new view starts from.
     public func version() throws -> Int64 { try store.version() }
 

@@ -252,13 +252,23 @@ public final class View {
         try save()
     }
 
-    /// Removes the view: its upper layer, work directory and record.
+    /// Removes the view: its upper layer, work directory and record. They are moved aside into
+    /// `views/.trash` with one rename, and `Gate.emptyTrash` removes them later, off the launch
+    /// path: freeing a directory's inode costs about 0.2 ms on ext4 with online discard, and a
+    /// view has six (overlayfs adds three to the work directory).
     public func discard() throws {
         lease?.release()
         lease = nil
         let views = try gate.root.directory(".warden/views")
+        if let trash = try? views.makeDirectories(View.trash), renameat(views.fd, record.run, trash.fd, record.run) == 0 {
+            return
+        }
         try forceRemove(record.run, in: views)
     }
+
+    /// Under `.warden/views`, hidden from agents like the views themselves; not a run name
+    /// (those never start with a dot), so nothing lists it as a view.
+    static let trash = ".trash"
 
     /// Lets the snapshot go once the run no longer reads it (a kept view keeps it by name).
     public func releaseSnapshot() {

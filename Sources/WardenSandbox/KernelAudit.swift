@@ -1,4 +1,5 @@
 import CSandbox
+import Dispatch
 import Glibc
 
 /// The kernel audit subsystem, as far as Landlock's denial log depends on it.
@@ -19,17 +20,42 @@ public enum KernelAudit {
     public static func status() -> Result<Status, SandboxError> { StatusRequest().result() }
 
     /// An AUDIT_GET sent now and read later: the kernel answers from a kernel thread it starts
-    /// for each request (about 0.1 ms here), which a launch can overlap with its own set-up.
+    /// for each request, which a launch can overlap with its own set-up. The send itself waits
+    /// until kthreadd has made that thread (most of a millisecond on a busy machine), so a
+    /// launch sends it from another thread (`background`).
     public final class StatusRequest: @unchecked Sendable {
-        private var sock: Int32
+        private var sock: Int32 = -1
         private var answer: Result<Status, SandboxError>?
+        private var sent: DispatchSemaphore?
 
-        public init() { sock = warden_audit_status_send() }
+        public init(background: Bool = false) {
+            guard background else {
+                sock = warden_audit_status_send()
+                return
+            }
+            let done = DispatchSemaphore(value: 0)
+            sent = done
+            DispatchQueue.global(qos: .userInitiated).async { [self] in
+                sock = warden_audit_status_send()
+                done.signal()
+            }
+        }
 
-        deinit { if sock >= 0 { close(sock) } }
+        deinit {
+            waitUntilSent()
+            if sock >= 0 { close(sock) }
+        }
+
+        private func waitUntilSent() {
+            if let sent {
+                sent.wait()
+                self.sent = nil
+            }
+        }
 
         public func result() -> Result<Status, SandboxError> {
             if let answer { return answer }
+            waitUntilSent()
             var raw = warden_audit_status()
             let rc = sock < 0 ? sock : warden_audit_status_receive(sock, &raw)
             sock = -1  // closed by the receive

@@ -45,7 +45,7 @@ public final class LandlockAuditLog: @unchecked Sendable {
     public static func query(plan: LaunchPlan) -> KernelAudit.StatusRequest? {
         guard (plan.landlockABI ?? 0) >= 7, geteuid() == 0, plan.options.environment["WARDEN_LANDLOCK_AUDIT"] != "off"
         else { return nil }
-        return KernelAudit.StatusRequest()
+        return KernelAudit.StatusRequest(background: true)
     }
 
     /// Opens the log before the spawn, so that no record of the run can be missed; nil when

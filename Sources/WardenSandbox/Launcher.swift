@@ -40,11 +40,13 @@ public enum Launcher {
     ///   themselves in the agent's mount namespace.
     /// - Parameter view: the run's private view, mounted over the workspace; nil: the agent
     ///   sees the workspace itself (its write zones then change it directly).
+    /// - Parameter auditQuery: `LandlockAuditLog.query(plan:)`, sent by the caller before its
+    ///   own preparations so that the kernel's answer overlaps them.
     /// - Parameter control: with a view and a PID namespace, the agent gets a control
     ///   channel at fd 3 (`WARDEN_CONTROL_FD=3` in its environment) and each request it sends
     ///   is answered by this handler while the run goes on (`warden submit`).
     public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
-                           control: ControlHandler? = nil,
+                           control: ControlHandler? = nil, auditQuery: KernelAudit.StatusRequest? = nil,
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
@@ -60,8 +62,11 @@ public enum Launcher {
             : ViewMount.split(planned, workspace: plan.options.workspace)
         LaunchTiming.mark("launcher")
         RunCgroup.removeStale()
-        // Answered by a kernel thread while the set-up below runs.
-        let auditStatus = LandlockAuditLog.query(plan: plan)
+        LaunchTiming.mark("removeStale")
+        // Answered by a kernel thread while the set-up below runs; the caller may have asked
+        // earlier still (`auditQuery`), before its own set-up.
+        let auditStatus = auditQuery ?? LandlockAuditLog.query(plan: plan)
+        LaunchTiming.mark("audit query")
         // The ruleset (a couple of hundred rules, each a path lookup) is built on another
         // thread while this one creates the cgroup and clones the child, whose namespace and
         // mount set-up take as long; the child receives it over `channel` once its mounts
@@ -71,6 +76,7 @@ public enum Launcher {
                                                  scoped: plan.scoped) }
         }
         defer { ruleset?.close() }
+        LaunchTiming.mark("ruleset thread")
 
         var cgroup: RunCgroup?
         if plan.useCgroup {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import WardenAudit
 import WardenPolicy
 import WardenSandbox
 
@@ -134,6 +135,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
             complain("running without \(p.feature) (--allow-degraded): \(reason)")
         }
     }
+    let auditQuery = LandlockAuditLog.query(plan: plan)
     let view: ViewSession?
     do {
         view = try ViewSession.start(plan: plan, options: viewOptions)
@@ -142,6 +144,15 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         return WardenExit.setup
     }
     LaunchTiming.mark("view started")
+    // Earlier runs' discarded views, removed while this one's agent works: at the lowest
+    // priority, so that it takes no time from the launch itself.
+    if let gate = view?.gate {
+        startBackgroundThread {
+            // On Linux the nice value is per thread, and 0 names the calling one.
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            gate.emptyTrash()
+        }
+    }
     let audit = AuditSession.start(plan: plan, path: auditPath,
                                    optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
     LaunchTiming.mark("audit started")
@@ -153,7 +164,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
             }
         }
         outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, control: control,
-                                   onDenial: { audit.record($0) })
+                                   auditQuery: auditQuery, onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
         _ = view?.finish(plan: plan, status: nil)

@@ -12,9 +12,9 @@ extension Fixture {
         spawn(identity.prefix + [warden] + args + ["--workspace", ws], env: environment(), cwd: ws).wait()
     }
 
-    /// The one view directory a run left (kept), if any.
+    /// The view directories runs left (kept); `.trash` holds discarded ones on their way out.
     func keptViews() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: ws + "/.warden/views")) ?? []).sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: ws + "/.warden/views")) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
     /// The first upper layer holding `rel` while its run is still going.
