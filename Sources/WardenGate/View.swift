@@ -280,7 +280,11 @@ public final class View {
     /// (an agent's unsubmitted work does not survive a power loss), and an fsync here would
     /// cost every launch a few milliseconds.
     private func save() throws {
-        try dir.writeAtomically("view.json", Data(record.json.utf8), durable: false)
+        // Data(bytes:count:): the generic Data(sequence) initializer casts its argument at
+        // run time, and that first cast costs a launch a fifth of a millisecond.
+        var json = record.json
+        let data = json.withUTF8 { Data(bytes: $0.baseAddress!, count: $0.count) }
+        try dir.writeAtomically("view.json", data, durable: false)
     }
 
     static func validRunName(_ run: String) -> Bool {

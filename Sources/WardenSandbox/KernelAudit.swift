@@ -1,5 +1,4 @@
 import CSandbox
-import Dispatch
 import Glibc
 
 /// The kernel audit subsystem, as far as Landlock's denial log depends on it.
@@ -26,19 +25,15 @@ public enum KernelAudit {
     public final class StatusRequest: @unchecked Sendable {
         private var sock: Int32 = -1
         private var answer: Result<Status, SandboxError>?
-        private var sent: DispatchSemaphore?
+        private var sender: pthread_t?
 
         public init(background: Bool = false) {
             guard background else {
                 sock = warden_audit_status_send()
                 return
             }
-            let done = DispatchSemaphore(value: 0)
-            sent = done
-            DispatchQueue.global(qos: .userInitiated).async { [self] in
-                sock = warden_audit_status_send()
-                done.signal()
-            }
+            sender = startThread { [self] in sock = warden_audit_status_send() }
+            if sender == nil { sock = warden_audit_status_send() }
         }
 
         deinit {
@@ -47,9 +42,9 @@ public enum KernelAudit {
         }
 
         private func waitUntilSent() {
-            if let sent {
-                sent.wait()
-                self.sent = nil
+            if let sender {
+                pthread_join(sender, nil)
+                self.sender = nil
             }
         }
 

@@ -63,7 +63,7 @@ public final class LandlockAuditLog: @unchecked Sendable {
         let log = LandlockAuditLog(fd: fd, stop: (a[0], a[1]), flush: (b[0], b[1]),
                                    rules: LandlockDenialRules(profile: plan.profile), report: report)
         if case let .success(s) = status.result() { log.kernelLostBefore = s.lost }
-        log.startThread()
+        log.start()
         return log
     }
 
@@ -166,15 +166,8 @@ public final class LandlockAuditLog: @unchecked Sendable {
         }
     }
 
-    private func startThread() {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let me = Unmanaged<LandlockAuditLog>.fromOpaque(arg!).takeRetainedValue()
-            me.loop()
-            return nil
-        }, box.toOpaque())
-        if rc == 0 { thread = tid } else { box.release() }
+    private func start() {
+        thread = startThread { [self] in loop() }
     }
 
     private func loop() {

@@ -1,5 +1,4 @@
 import CSandbox
-import Dispatch
 import Glibc
 import WardenPolicy
 
@@ -380,23 +379,20 @@ public enum Launcher {
     }
 }
 
-/// A Landlock ruleset being built on a worker thread; `wait` hands over its fd or the error.
+/// A Landlock ruleset being built on a thread of its own; `wait` hands over its fd or the error.
 final class PendingRuleset: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
     private var result: Result<Int32, Error> = .success(-1)
-    private var waited = false
+    private var thread: pthread_t?
 
     init(_ build: @escaping @Sendable () throws -> LandlockRuleset) {
-        DispatchQueue.global(qos: .userInitiated).async { [self] in
-            result = Result { try build().fd }
-            done.signal()
-        }
+        thread = startThread { [self] in result = Result { try build().fd } }
+        if thread == nil { result = Result { try build().fd } }
     }
 
     func wait() -> Result<Int32, Error> {
-        if !waited {
-            done.wait()
-            waited = true
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
         }
         return result
     }

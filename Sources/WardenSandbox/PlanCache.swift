@@ -66,7 +66,10 @@ public struct PlanCache: Sendable {
                      "degraded=" + (allowDegraded.isEmpty ? "" : allowDegraded.sorted().joined(separator: ","))]
         // A profile given as a path is found relative to the working directory.
         if profile.contains("/") || profile.hasSuffix(".yaml") || profile.hasSuffix(".yml") { parts.append("cwd=\(cwd)") }
-        return parts.joined(separator: "\n")
+        // Not joined(separator:): its first use resolves an associated type at run time.
+        var key = ""
+        for part in parts { key += key.isEmpty ? part : "\n" + part }
+        return key
     }
 
     private static func binaryIdentity() -> String {

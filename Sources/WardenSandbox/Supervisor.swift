@@ -57,14 +57,7 @@ public final class Supervisor: @unchecked Sendable {
     public var counts: (intercepted: Int, denied: Int) { lock.with { (_intercepted, _denied) } }
 
     public func start() {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        pthread_create(&tid, nil, { arg in
-            let me = Unmanaged<Supervisor>.fromOpaque(arg!).takeRetainedValue()
-            me.loop()
-            return nil
-        }, box.toOpaque())
-        thread = tid
+        thread = startThread { [self] in loop() }
     }
 
     /// After the agent's process tree is gone: answers what is still pending, then stops.
