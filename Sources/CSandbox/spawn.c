@@ -77,6 +77,7 @@ static const char *const stage_names[] = {
     [WARDEN_STAGE_MOUNT_VIEW] = "mount the overlay view of the workspace",
     [WARDEN_STAGE_VIEW_ATTACH] = "attach .warden/.git inside the view (move_mount)",
     [WARDEN_STAGE_MOUNT_HIDE] = "hide the gate's directories from the agent",
+    [WARDEN_STAGE_SETNS_NET] = "join the run's new network namespace (setns)",
 };
 
 const char *warden_stage_name(int stage) {
@@ -445,6 +446,10 @@ static void child_main(const struct warden_spec *shared) {
         if (spec->parent_control[i] >= 0) close(spec->parent_control[i]);
     }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_PDEATHSIG);
+    if (spec->netns_fd >= 0) {
+        if (setns(spec->netns_fd, CLONE_NEWNET) < 0) fail(spec, WARDEN_STAGE_SETNS_NET);
+        close(spec->netns_fd);
+    }
     // A v1 group is joined by the child itself, writing "0" (this thread) to `tasks`: moving
     // a single thread that is the caller skips the kernel's global threadgroup lock, whose
     // write side waits out an RCU grace period (about 10 ms) when the runner moves a pid.
@@ -477,6 +482,12 @@ static void child_main(const struct warden_spec *shared) {
     if (spec->use_init) run_init(spec);
     drop_capabilities(spec);
     become_agent(spec);
+}
+
+int warden_new_netns(void) {
+    if (unshare(CLONE_NEWNET) < 0) return -errno;
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }
 
 pid_t warden_spawn(const struct warden_spec *spec) {

@@ -132,8 +132,13 @@ public final class RunCgroup: @unchecked Sendable {
         }
     }
 
-    /// controller (or "0::" for v2) → path, from /proc/self/cgroup.
-    static func ownGroups() -> [String: String] {
+    /// controller (or "0::" for v2) → path, from /proc/self/cgroup; read once, since a
+    /// process does not move itself and a launch asks twice.
+    static func ownGroups() -> [String: String] { own }
+
+    private static let own: [String: String] = readOwnGroups()
+
+    private static func readOwnGroups() -> [String: String] {
         var result: [String: String] = [:]
         for line in (readFile("/proc/self/cgroup") ?? "").split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)

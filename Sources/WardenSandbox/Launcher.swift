@@ -33,12 +33,14 @@ public struct RunOutcome: Sendable {
 
 public enum Launcher {
     /// Runs the plan to completion. Refuses (throws `.unavailable`) if the plan lacks a
-    /// protection the user did not opt out of.
+    /// protection the user did not opt out of. Groups crashed runners left are the caller's
+    /// to remove (`RunCgroup.removeStale`), off the launch path.
     /// - Parameter readOnly: existing files inside the workspace the agent must not change
     ///   even where its write zones cover them (the audit store); bound read-only over
     ///   themselves in the agent's mount namespace.
     /// - Parameter view: the run's private view, mounted over the workspace; nil: the agent
     ///   sees the workspace itself (its write zones then change it directly).
+    /// - Parameter netns: `PendingNetns.ahead(for:)`, started by the caller as early as it can.
     /// - Parameter auditQuery: `LandlockAuditLog.query(plan:)`, sent by the caller before its
     ///   own preparations so that the kernel's answer overlaps them.
     /// - Parameter control: with a view and a PID namespace, the agent gets a control
@@ -46,6 +48,7 @@ public enum Launcher {
     ///   is answered by this handler while the run goes on (`warden submit`).
     public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
                            control: ControlHandler? = nil, auditQuery: KernelAudit.StatusRequest? = nil,
+                           netns: PendingNetns? = nil,
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
@@ -60,12 +63,10 @@ public enum Launcher {
         let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (planned, [])
             : ViewMount.split(planned, workspace: plan.options.workspace)
         LaunchTiming.mark("launcher")
-        RunCgroup.removeStale()
-        LaunchTiming.mark("removeStale")
         // Answered by a kernel thread while the set-up below runs; the caller may have asked
         // earlier still (`auditQuery`), before its own set-up.
         let auditStatus = auditQuery ?? LandlockAuditLog.query(plan: plan)
-        LaunchTiming.mark("audit query")
+        let network = netns ?? PendingNetns.ahead(for: plan)
         // The ruleset (a couple of hundred rules, each a path lookup) is built on another
         // thread while this one creates the cgroup and clones the child, whose namespace and
         // mount set-up take as long; the child receives it over `channel` once its mounts
@@ -75,7 +76,6 @@ public enum Launcher {
                                                  scoped: plan.scoped) }
         }
         defer { ruleset?.close() }
-        LaunchTiming.mark("ruleset thread")
 
         var cgroup: RunCgroup?
         if plan.useCgroup {
@@ -130,13 +130,15 @@ public enum Launcher {
         let landlockLog = LandlockAuditLog.start(plan: plan, status: auditStatus, report: onDenial)
         defer { landlockLog?.stop() }
         if supervised, landlockLog != nil { _ = warden_passcred(pair[0]) }
+        let netnsFD = network?.take() ?? -1
+        defer { if netnsFD >= 0 { close(netnsFD) } }
         let pid: pid_t = try withSpec(plan, readOnly: readOnly, view: view, viewRules: rules.child, landlockSock: ruleset != nil ? pair[1] : -1,
                                       landlockFlags: landlockLog == nil ? 0 : LandlockAuditLog.restrictFlags, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]],
                                       control: (agent: agentPair[1], initEnd: initPair[1], parent: [agentPair[0], initPair[0]]),
-                                      selfTool: selfTool?.path) { spec in
+                                      selfTool: selfTool?.path, netnsFD: netnsFD) { spec in
             warden_spawn(&spec)
         }
         LaunchTiming.mark("cloned")
@@ -300,6 +302,7 @@ public enum Launcher {
                                     cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     control: (agent: Int32, initEnd: Int32, parent: [Int32]), selfTool: String?,
+                                    netnsFD: Int32,
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
@@ -340,7 +343,8 @@ public enum Launcher {
                                 spec.argv = UnsafePointer(argvBuf.baseAddress)
                                 spec.envp = UnsafePointer(envBuf.baseAddress)
                                 spec.cwd = UnsafePointer(cwdC)
-                                spec.clone_flags = plan.cloneFlags
+                                spec.clone_flags = netnsFD >= 0 ? plan.cloneFlags & ~UInt(warden_CLONE_NEWNET) : plan.cloneFlags
+                                spec.netns_fd = netnsFD
                                 spec.map_user = plan.mapUser ? 1 : 0
                                 spec.outer_uid = getuid()
                                 spec.outer_gid = getgid()

@@ -136,6 +136,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         }
     }
     let auditQuery = LandlockAuditLog.query(plan: plan)
+    let netns = PendingNetns.ahead(for: plan)
     let view: ViewSession?
     do {
         view = try ViewSession.start(plan: plan, options: viewOptions)
@@ -144,14 +145,14 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         return WardenExit.setup
     }
     LaunchTiming.mark("view started")
-    // Earlier runs' discarded views, removed while this one's agent works: at the lowest
-    // priority, so that it takes no time from the launch itself.
-    if let gate = view?.gate {
-        startBackgroundThread {
-            // On Linux the nice value is per thread, and 0 names the calling one.
-            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
-            gate.emptyTrash()
-        }
+    // What earlier runs left (cgroups of crashed runners, discarded views), removed while
+    // this one's agent works: at the lowest priority, so that it takes no time from the launch.
+    let gate = view?.gate
+    startBackgroundThread {
+        // On Linux the nice value is per thread, and 0 names the calling one.
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        RunCgroup.removeStale()
+        gate?.emptyTrash()
     }
     let audit = AuditSession.start(plan: plan, path: auditPath,
                                    optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
@@ -164,7 +165,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
             }
         }
         outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, control: control,
-                                   auditQuery: auditQuery, onDenial: { audit.record($0) })
+                                   auditQuery: auditQuery, netns: netns, onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
         _ = view?.finish(plan: plan, status: nil)

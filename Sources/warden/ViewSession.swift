@@ -57,7 +57,6 @@ final class ViewSession {
     func finish(plan: LaunchPlan, status: Int32?, auditFile: String? = nil, auditRun: Int64? = nil) -> Int32? {
         defer { collect() }
         view.releaseSnapshot()
-        LaunchTiming.mark("released")
         let changeset: Changeset
         do {
             changeset = try view.changeset(limits: GateLimits())
@@ -65,9 +64,7 @@ final class ViewSession {
             keep(.kept, "could not read the view: \(error)")
             return WardenExit.internalError
         }
-        LaunchTiming.mark("scanned")
         if changeset.entries.isEmpty && changeset.scanFindings.isEmpty {
-            defer { LaunchTiming.mark("discarded") }
             if options.keep { keep(.kept, nil) } else { try? view.discard() }
             return nil
         }

@@ -39,6 +39,39 @@ import Testing
         #expect(got.stdout.contains("accepted"), "\(got)")
     }
 
+    /// A root runner makes the namespace ahead on a thread and the child joins it (setns);
+    /// an unprivileged one clones it inside its user namespace. Either way each run gets a
+    /// new one of its own, holding nothing but a loopback device that is down.
+    @Test(arguments: Identity.all)
+    func eachRunGetsANewEmptyNetworkNamespace(_ id: Identity) {
+        let fx = Fixture(id)
+        let host = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? ""
+        #expect(host.hasPrefix("net:["))
+        // Two runs at once: a namespace's inode number is reused once it is freed, so only
+        // namespaces alive together can be told apart.
+        let script = "readlink /proc/self/ns/net; cat /proc/net/dev; echo up; sleep 3"
+        let first = fx.start(profile: "code", ["sh", "-c", script])
+        #expect(first.waitForOutput { $0.contains("up\n") }, "\(first.stdoutSoFar)")
+        let second = fx.run(profile: "code", ["sh", "-c", script])
+        let outcomes = [first.wait(), second]
+        var seen: Set<String> = [host]
+        for o in outcomes {
+            #expect(o.status == 0, "\(o)")
+            let lines = o.stdout.split(separator: "\n").map(String.init)
+            let ns = lines.first ?? ""
+            #expect(ns.hasPrefix("net:["), "\(o)")
+            #expect(seen.insert(ns).inserted, "a run shares the network namespace \(ns) (host: \(host)): \(o)")
+            let devices = lines.dropFirst(3).prefix { $0 != "up" }.map {
+                $0.split(separator: ":").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            }
+            #expect(devices == ["lo"], "\(o)")
+        }
+        // The runner's own threads stay in the host's namespace: a later run made by the
+        // same kind of runner still starts from it.
+        let after = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? ""
+        #expect(after == host)
+    }
+
     @Test(arguments: Identity.all)
     func abstractUnixSocketsOutside(_ id: Identity) {
         let fx = Fixture(id)

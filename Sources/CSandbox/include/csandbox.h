@@ -105,6 +105,7 @@ enum warden_stage {
     WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE, WARDEN_STAGE_CGROUP_JOIN,
     WARDEN_STAGE_NOTIFY_SEND, WARDEN_STAGE_MOUNT_READONLY, WARDEN_STAGE_LANDLOCK_RECEIVE,
     WARDEN_STAGE_VIEW_TREE, WARDEN_STAGE_MOUNT_VIEW, WARDEN_STAGE_VIEW_ATTACH, WARDEN_STAGE_MOUNT_HIDE,
+    WARDEN_STAGE_SETNS_NET,
 };
 const char *warden_stage_name(int stage);
 
@@ -151,7 +152,15 @@ struct warden_spec {
                                // (kill(-1, SIGSTOP)), 'C' continues them; init answers one byte,
                                // 0 or an errno
     int parent_control[2];     // the runner's ends of those two, closed first in the child (-1: none)
+    int netns_fd;              // -1, or a new, empty network namespace the runner made ahead
+                               // (warden_new_netns): joined with setns, and clone_flags then
+                               // lacks CLONE_NEWNET
 };
+
+/// Makes a new network namespace for the calling thread and returns an fd for it, or -errno.
+/// Creating one is most of a millisecond of kernel work; a runner with the privilege does it
+/// on a thread of its own while it prepares the rest, and the child joins it.
+int warden_new_netns(void);
 
 /// The agent's control channel is always this descriptor.
 #define WARDEN_CONTROL_FD 3
