@@ -99,26 +99,34 @@ final class AuditSession: @unchecked Sendable {
             let store = try AuditStore(path: file)
             let id = try store.beginRun(command: plan.argv, role: plan.profile.role, profileFile: plan.profile.file,
                                         workspace: workspace, startNS: startNS, degraded: degradedFeatures)
-            let writer = AuditWriter(store: store)
-            lock.lock()
-            self.store = store
-            self.writer = writer
-            runID = id
-            for e in launchEvents(runID: id, startNS: startNS) { writer.record(e) }
-            for var e in early {
-                e.runID = id
-                writer.record(e)
-            }
-            early = []
-            lock.unlock()
+            adopt(store, AuditWriter(store: store), runID: id, first: launchEvents(runID: id, startNS: startNS))
         } catch {
-            lock.lock()
-            failure = "\(error)"
-            early = []
-            lock.unlock()
-            // Said now, not at the end: a long run should not go unrecorded unnoticed.
-            complain("audit unavailable (\(file)): \(error); the run goes on unrecorded")
+            storeFailed(error, "the run goes on unrecorded")
         }
+    }
+
+    /// Makes `writer` the run's, and hands it what was recorded before it existed.
+    private func adopt(_ store: AuditStore, _ writer: AuditWriter, runID id: Int64, first: [AuditEvent] = []) {
+        lock.lock()
+        defer { lock.unlock() }
+        self.store = store
+        self.writer = writer
+        runID = id
+        for var e in first + early {
+            e.runID = id
+            writer.record(e)
+        }
+        early = []
+    }
+
+    /// Said now, not at the end: a long run should not go unrecorded unnoticed.
+    private func storeFailed(_ error: Error, _ consequence: String) {
+        lock.lock()
+        failure = "\(error)"
+        early.forEach { dropped.add($0) }
+        early = []
+        lock.unlock()
+        complain("audit unavailable (\(file)): \(error); \(consequence)")
     }
 
     /// Opens GRDB's writer for the events of a run whose row went in through `RunRow`, on a
@@ -126,7 +134,7 @@ final class AuditSession: @unchecked Sendable {
     /// wait for it.
     private func openWriter() {
         lock.lock()
-        if writerOpening != nil || writer != nil || failure != nil {
+        guard let row, writerOpening == nil, writer == nil, failure == nil else {
             lock.unlock()
             return
         }
@@ -137,23 +145,9 @@ final class AuditSession: @unchecked Sendable {
             defer { done.signal() }
             do {
                 let store = try AuditStore(path: file)
-                let writer = AuditWriter(store: store)
-                lock.lock()
-                self.store = store
-                self.writer = writer
-                for var e in early {
-                    e.runID = runID ?? 0
-                    writer.record(e)
-                }
-                early = []
-                lock.unlock()
+                adopt(store, AuditWriter(store: store), runID: row.id)
             } catch {
-                lock.lock()
-                failure = "\(error)"
-                early.forEach { dropped.add($0) }
-                early = []
-                lock.unlock()
-                complain("audit unavailable (\(file)): \(error); the run's events go unrecorded")
+                storeFailed(error, "the run's events go unrecorded")
             }
         }
     }
