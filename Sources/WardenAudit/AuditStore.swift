@@ -87,16 +87,30 @@ public final class AuditStore: Sendable {
 
     // MARK: Runs
 
+    /// The statements both writers use: this store and the launch path's `RunRow`.
+    enum SQL {
+        static let insertRun = """
+            INSERT INTO runs (command, role, profile_file, workspace, start_ns, degraded)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """
+        static let finishRun = """
+            UPDATE runs SET end_ns = ?, exit_status = ?, counts = ?, audit_complete = ?
+            WHERE id = ?
+            """
+        static let insertEvent = """
+            INSERT INTO events (time_ns, run_id, role, profile_file, pid, kind, target, decision,
+                                rule, message, suggestion)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+    }
+
     /// Inserts the run's row and returns its id, the number users type in `--run`.
     public func beginRun(command: [String], role: String, profileFile: String, workspace: String,
                          startNS: Int64 = AuditClock.now(), degraded: [String] = []) throws -> Int64 {
         let commandJSON = Self.jsonText(command)
         let degradedJSON = Self.jsonText(degraded)
         return try write("begin run") { db in
-            try db.execute(sql: """
-                INSERT INTO runs (command, role, profile_file, workspace, start_ns, degraded)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [commandJSON, clean(role), clean(profileFile), clean(workspace), startNS, degradedJSON])
+            try db.execute(sql: SQL.insertRun, arguments: [commandJSON, clean(role), clean(profileFile), clean(workspace), startNS, degradedJSON])
             return db.lastInsertedRowID
         }
     }
@@ -105,10 +119,7 @@ public final class AuditStore: Sendable {
                           counts: RunCounts, auditComplete: Bool) throws {
         let countsJSON = counts.storedJSON
         let changed = try write("finish run \(id)") { db in
-            try db.execute(sql: """
-                UPDATE runs SET end_ns = ?, exit_status = ?, counts = ?, audit_complete = ?
-                WHERE id = ?
-                """, arguments: [endNS, exitStatus, countsJSON, auditComplete, id])
+            try db.execute(sql: SQL.finishRun, arguments: [endNS, exitStatus, countsJSON, auditComplete, id])
             return db.changesCount
         }
         if changed == 0 { throw AuditError.unknownRun(path: path, id: id) }
@@ -120,11 +131,7 @@ public final class AuditStore: Sendable {
     public func insert<Events: Collection>(_ events: Events) throws where Events.Element == AuditEvent {
         guard !events.isEmpty else { return }
         try write("insert \(events.count) event\(events.count == 1 ? "" : "s")") { db in
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO events (time_ns, run_id, role, profile_file, pid, kind, target, decision,
-                                    rule, message, suggestion)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+            let statement = try db.cachedStatement(sql: SQL.insertEvent)
             for e in events {
                 statement.setUncheckedArguments([
                     e.timeNS, e.runID, clean(e.role), clean(e.profileFile), e.pid, e.kind.rawValue,

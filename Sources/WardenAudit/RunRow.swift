@@ -9,16 +9,15 @@ import Glibc
 
 public final class RunRow: @unchecked Sendable {
     public let path: String
-    public let id: Int64
+    public private(set) var id: Int64 = 0
     private var db: OpaquePointer?
 
     /// The migrations an up-to-date store has applied, in order (`AuditStore.migrator`'s
     /// identifiers; a test keeps the two in step).
     static let schema = "v1"
 
-    private init(path: String, id: Int64, db: OpaquePointer) {
+    private init(path: String, db: OpaquePointer) {
         self.path = path
-        self.id = id
         self.db = db
     }
 
@@ -51,34 +50,31 @@ public final class RunRow: @unchecked Sendable {
             sqlite3_close_v2(db)
             return nil
         }
-        let row = RunRow(path: path, id: 0, db: db)
-        let id = try row.transaction("begin run") {
-            try row.run("""
-                INSERT INTO runs (command, role, profile_file, workspace, start_ns, degraded)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """, [.text(AuditStore.jsonText(command)), .text(clean(role)), .text(clean(profileFile)),
-                      .text(clean(workspace)), .int(startNS), .text(AuditStore.jsonText(degraded))])
+        let row = RunRow(path: path, db: db)
+        row.id = try row.transaction("begin run") {
+            try row.run(AuditStore.SQL.insertRun, [
+                .text(AuditStore.jsonText(command)), .text(clean(role)), .text(clean(profileFile)),
+                .text(clean(workspace)), .int(startNS), .text(AuditStore.jsonText(degraded)),
+            ])
             let id = sqlite3_last_insert_rowid(db)
             for var e in launchEvents {
                 e.runID = id
-                try row.run("""
-                    INSERT INTO events (time_ns, run_id, role, profile_file, pid, kind, target, decision,
-                                        rule, message, suggestion)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.int(e.timeNS), .int(e.runID), .text(clean(e.role)), .text(clean(e.profileFile)),
-                          .int(Int64(e.pid)), .text(e.kind.rawValue), .text(clean(e.target)), .text(e.decision.rawValue),
-                          .text(clean(e.rule)), .text(clean(e.message)), e.suggestion.map { .text(clean($0)) } ?? .null])
+                try row.run(AuditStore.SQL.insertEvent, [
+                    .int(e.timeNS), .int(e.runID), .text(clean(e.role)), .text(clean(e.profileFile)),
+                    .int(Int64(e.pid)), .text(e.kind.rawValue), .text(clean(e.target)), .text(e.decision.rawValue),
+                    .text(clean(e.rule)), .text(clean(e.message)), e.suggestion.map { .text(clean($0)) } ?? .null,
+                ])
             }
             return id
         }
-        row.db = nil
-        return RunRow(path: path, id: id, db: db)
+        return row
     }
 
     public func finish(endNS: Int64 = AuditClock.now(), exitStatus: Int32, counts: RunCounts, auditComplete: Bool) throws {
         let changed = try transaction("finish run \(id)") { () -> Int32 in
-            try run("UPDATE runs SET end_ns = ?, exit_status = ?, counts = ?, audit_complete = ? WHERE id = ?",
-                    [.int(endNS), .int(Int64(exitStatus)), .text(counts.storedJSON), .int(auditComplete ? 1 : 0), .int(id)])
+            try run(AuditStore.SQL.finishRun, [
+                .int(endNS), .int(Int64(exitStatus)), .text(counts.storedJSON), .int(auditComplete ? 1 : 0), .int(id),
+            ])
             return sqlite3_changes(db)
         }
         if changed == 0 { throw AuditError.unknownRun(path: path, id: id) }

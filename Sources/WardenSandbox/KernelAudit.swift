@@ -23,34 +23,29 @@ public enum KernelAudit {
     /// until kthreadd has made that thread (most of a millisecond on a busy machine), so a
     /// launch sends it from another thread (`background`).
     public final class StatusRequest: @unchecked Sendable {
+        private var sent: OnThread<Int32>?
         private var sock: Int32 = -1
         private var answer: Result<Status, SandboxError>?
-        private var sender: pthread_t?
 
         public init(background: Bool = false) {
-            guard background else {
-                sock = warden_audit_status_send()
-                return
-            }
-            sender = startThread { [self] in sock = warden_audit_status_send() }
-            if sender == nil { sock = warden_audit_status_send() }
+            if background { sent = OnThread { warden_audit_status_send() } } else { sock = warden_audit_status_send() }
         }
 
         deinit {
-            waitUntilSent()
+            takeSocket()
             if sock >= 0 { close(sock) }
         }
 
-        private func waitUntilSent() {
-            if let sender {
-                pthread_join(sender, nil)
-                self.sender = nil
+        private func takeSocket() {
+            if let sent {
+                sock = sent.value
+                self.sent = nil
             }
         }
 
         public func result() -> Result<Status, SandboxError> {
             if let answer { return answer }
-            waitUntilSent()
+            takeSocket()
             var raw = warden_audit_status()
             let rc = sock < 0 ? sock : warden_audit_status_receive(sock, &raw)
             sock = -1  // closed by the receive

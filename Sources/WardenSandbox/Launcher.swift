@@ -385,21 +385,13 @@ public enum Launcher {
 
 /// A Landlock ruleset being built on a thread of its own; `wait` hands over its fd or the error.
 final class PendingRuleset: @unchecked Sendable {
-    private var result: Result<Int32, Error> = .success(-1)
-    private var thread: pthread_t?
+    private let build: OnThread<Result<Int32, Error>>
 
-    init(_ build: @escaping @Sendable () throws -> LandlockRuleset) {
-        thread = startThread { [self] in result = Result { try build().fd } }
-        if thread == nil { result = Result { try build().fd } }
+    init(_ make: @escaping @Sendable () throws -> LandlockRuleset) {
+        build = OnThread { Result { try make().fd } }
     }
 
-    func wait() -> Result<Int32, Error> {
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
-        return result
-    }
+    func wait() -> Result<Int32, Error> { build.value }
 
     func close() {
         if case let .success(fd) = wait(), fd >= 0 { Glibc.close(fd) }

@@ -6,8 +6,9 @@ import Glibc
 /// millisecond of kernel work off the launch's critical path). Only for a runner that may
 /// make one outside a user namespace (root); elsewhere the clone makes it, as before.
 public final class PendingNetns: @unchecked Sendable {
-    private var fd: Int32 = -1
-    private var thread: pthread_t?
+    /// The thread ends in the new namespace; it does nothing else there.
+    private let made = OnThread { warden_new_netns() }
+    private var taken = false
 
     /// Nil when the plan has no network namespace, or makes it in a user namespace.
     public static func ahead(for plan: LaunchPlan) -> PendingNetns? {
@@ -15,19 +16,12 @@ public final class PendingNetns: @unchecked Sendable {
         return PendingNetns()
     }
 
-    private init() {
-        // The thread ends in the new namespace; it does nothing else there.
-        thread = startThread { [self] in fd = warden_new_netns() }
-    }
+    private init() {}
 
     /// The namespace's fd, or -1: the clone then makes one itself. The caller closes it.
     func take() -> Int32 {
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
-        defer { fd = -1 }
-        return fd >= 0 ? fd : -1
+        defer { taken = true }
+        return taken ? -1 : max(made.value, -1)
     }
 
     deinit {

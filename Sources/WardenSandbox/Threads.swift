@@ -20,3 +20,23 @@ func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
     }
     return thread
 }
+
+/// A value computed on a thread of its own while the caller goes on; `value` waits for it.
+/// Without a thread to be had, it is computed at once, on the caller's.
+final class OnThread<T>: @unchecked Sendable {
+    private var result: T?
+    private var thread: pthread_t?
+
+    init(_ compute: @escaping @Sendable () -> T) {
+        thread = startThread { [self] in result = compute() }
+        if thread == nil { result = compute() }
+    }
+
+    var value: T {
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+        return result!
+    }
+}
