@@ -34,21 +34,26 @@ extension ViewRecord {
     /// What JSONEncoder with sorted keys writes (JSONDecoder reads it back), built by hand:
     /// the encoder's first use costs every launch most of a millisecond.
     public var json: String {
-        var fields: [(String, String)] = [
-            ("base", "\(base)"), ("profileFile", AuditJSON.string(profileFile)), ("role", AuditJSON.string(role)),
-            ("run", AuditJSON.string(run)), ("startNS", "\(startNS)"), ("status", AuditJSON.string(status.rawValue)),
-        ]
-        if let committed { fields.append(("committed", "\(committed)")) }
-        if let message { fields.append(("message", AuditJSON.string(message))) }
+        // The keys in sorted order, appended one by one: a generic array of pairs, sorted
+        // and joined, costs a launch its metadata's first use.
+        var out = "{\"base\":" + String(base)
+        if let committed { out += ",\"committed\":" + String(committed) }
+        if let message { out += ",\"message\":" + AuditJSON.string(message) }
+        out += ",\"profileFile\":" + AuditJSON.string(profileFile)
+        out += ",\"role\":" + AuditJSON.string(role)
+        out += ",\"run\":" + AuditJSON.string(run)
+        out += ",\"startNS\":" + String(startNS)
+        out += ",\"status\":" + AuditJSON.string(status.rawValue)
         if let submitted {
-            let paths = submitted.keys.sorted().map { path in
+            out += ",\"submitted\":{"
+            for (i, path) in submitted.keys.sorted().enumerated() {
                 let s = submitted[path]!
-                return AuditJSON.string(path) + ":{\"fingerprint\":" + AuditJSON.string(s.fingerprint) + ",\"seq\":\(s.seq)}"
+                if i > 0 { out += "," }
+                out += AuditJSON.string(path) + ":{\"fingerprint\":" + AuditJSON.string(s.fingerprint) + ",\"seq\":" + String(s.seq) + "}"
             }
-            fields.append(("submitted", "{" + paths.joined(separator: ",") + "}"))
+            out += "}"
         }
-        fields.sort { $0.0 < $1.0 }
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        return out + "}"
     }
 }
 

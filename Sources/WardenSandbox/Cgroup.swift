@@ -158,6 +158,10 @@ public final class RunCgroup: @unchecked Sendable {
 }
 
 func readFile(_ path: String) -> String? {
+    readBytes(path).map { String(decoding: $0, as: UTF8.self) }
+}
+
+func readBytes(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -168,7 +172,7 @@ func readFile(_ path: String) -> String? {
         if n <= 0 { break }
         out.append(contentsOf: buf[0..<n])
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
 }
 
 func writeFile(_ path: String, _ text: String) -> Bool {

@@ -40,15 +40,13 @@ public enum Launcher {
     ///   themselves in the agent's mount namespace.
     /// - Parameter view: the run's private view, mounted over the workspace; nil: the agent
     ///   sees the workspace itself (its write zones then change it directly).
-    /// - Parameter netns: `PendingNetns.ahead(for:)`, started by the caller as early as it can.
-    /// - Parameter auditQuery: `LandlockAuditLog.query(plan:)`, sent by the caller before its
-    ///   own preparations so that the kernel's answer overlaps them.
+    /// - Parameter ahead: the plan's kernel work, started by the caller before its own
+    ///   preparations (`LaunchAhead`); made here if nil or made for another view or control.
     /// - Parameter control: with a view and a PID namespace, the agent gets a control
     ///   channel at fd 3 (`WARDEN_CONTROL_FD=3` in its environment) and each request it sends
     ///   is answered by this handler while the run goes on (`warden submit`).
     public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
-                           control: ControlHandler? = nil, auditQuery: KernelAudit.StatusRequest? = nil,
-                           netns: PendingNetns? = nil,
+                           control: ControlHandler? = nil, ahead: LaunchAhead? = nil,
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
@@ -57,25 +55,11 @@ public enum Launcher {
             throw SandboxError.unavailable(feature: "view",
                                            reason: "a private view of the workspace needs a mount namespace, which this launch lacks")
         }
-        let controlled = control != nil && view != nil && plan.useInit
-        let selfTool = controlled ? plan.rights.flatMap { SelfTool.current(rights: $0, workspace: plan.options.workspace) } : nil
-        let planned = plan.pathRules + (selfTool?.rules ?? [])
-        let rules: (parent: [PathRule], child: [PathRule]) = view == nil ? (planned, [])
-            : ViewMount.split(planned, workspace: plan.options.workspace)
-        LaunchTiming.mark("launcher")
-        // Answered by a kernel thread while the set-up below runs; the caller may have asked
-        // earlier still (`auditQuery`), before its own set-up.
-        let auditStatus = auditQuery ?? LandlockAuditLog.query(plan: plan)
-        let network = netns ?? PendingNetns.ahead(for: plan)
-        // The ruleset (a couple of hundred rules, each a path lookup) is built on another
-        // thread while this one creates the cgroup and clones the child, whose namespace and
-        // mount set-up take as long; the child receives it over `channel` once its mounts
-        // are done.
-        let ruleset = plan.rights.map { rights in
-            PendingRuleset { try LandlockRuleset(rights: rights, rules: rules.parent, netPorts: plan.netPorts,
-                                                 scoped: plan.scoped) }
-        }
+        let ahead = ahead.flatMap { $0.matches(view: view != nil, control: control != nil, plan: plan) ? $0 : nil }
+            ?? LaunchAhead(plan: plan, view: view != nil, control: control != nil)
+        let controlled = ahead.controlled, selfTool = ahead.selfTool, ruleset = ahead.ruleset
         defer { ruleset?.close() }
+        LaunchTiming.mark("launcher")
 
         var cgroup: RunCgroup?
         if plan.useCgroup {
@@ -127,12 +111,12 @@ public enum Launcher {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
         // Landlock's own denial records (reads above all); inactive unless root with kernel audit on.
-        let landlockLog = LandlockAuditLog.start(plan: plan, status: auditStatus, report: onDenial)
+        let landlockLog = LandlockAuditLog.start(plan: plan, status: ahead.auditQuery, report: onDenial)
         defer { landlockLog?.stop() }
         if supervised, landlockLog != nil { _ = warden_passcred(pair[0]) }
-        let netnsFD = network?.take() ?? -1
+        let netnsFD = ahead.netns?.take() ?? -1
         defer { if netnsFD >= 0 { close(netnsFD) } }
-        let pid: pid_t = try withSpec(plan, readOnly: readOnly, view: view, viewRules: rules.child, landlockSock: ruleset != nil ? pair[1] : -1,
+        let pid: pid_t = try withSpec(plan, readOnly: readOnly, view: view, viewRules: ahead.childRules, landlockSock: ruleset != nil ? pair[1] : -1,
                                       landlockFlags: landlockLog == nil ? 0 : LandlockAuditLog.restrictFlags, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
@@ -380,20 +364,5 @@ public enum Launcher {
                 }
             }
         }
-    }
-}
-
-/// A Landlock ruleset being built on a thread of its own; `wait` hands over its fd or the error.
-final class PendingRuleset: @unchecked Sendable {
-    private let build: OnThread<Result<Int32, Error>>
-
-    init(_ make: @escaping @Sendable () throws -> LandlockRuleset) {
-        build = OnThread { Result { try make().fd } }
-    }
-
-    func wait() -> Result<Int32, Error> { build.value }
-
-    func close() {
-        if case let .success(fd) = wait(), fd >= 0 { Glibc.close(fd) }
     }
 }

@@ -135,8 +135,9 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
             complain("running without \(p.feature) (--allow-degraded): \(reason)")
         }
     }
-    let auditQuery = LandlockAuditLog.query(plan: plan)
-    let netns = PendingNetns.ahead(for: plan)
+    // Before the view: the ruleset, the network namespace and the audit status are made on
+    // threads of their own while this one makes the view and the audit row.
+    let ahead = LaunchAhead(plan: plan, view: viewOptions.enabled, control: viewOptions.enabled)
     let view: ViewSession?
     do {
         view = try ViewSession.start(plan: plan, options: viewOptions)
@@ -165,7 +166,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
             }
         }
         outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, control: control,
-                                   auditQuery: auditQuery, netns: netns, onDenial: { audit.record($0) })
+                                   ahead: ahead, onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
         _ = view?.finish(plan: plan, status: nil)
