@@ -25,15 +25,19 @@ public struct ViewMount: Sendable {
     /// it (opaque directories are then marked with `user.overlay.opaque`); it implies no
     /// redirects and no metacopy.
     public func options(userNamespace: Bool) -> String {
-        var parts = ["lowerdir=" + Self.escape(lower), "upperdir=" + Self.escape(upper), "workdir=" + Self.escape(work),
-                     "index=off", "xino=off", "volatile"]
+        // Appended, not an array joined: the generic join's first use cost a launch 0.1 ms.
+        var out = "lowerdir=" + Self.escape(lower) + ",upperdir=" + Self.escape(upper) + ",workdir=" + Self.escape(work)
+        out += ",index=off,xino=off,volatile"
         // userxattr already rules out both (and refuses them spelled out).
-        parts += userNamespace ? ["userxattr"] : ["redirect_dir=off", "metacopy=off"]
-        return parts.joined(separator: ",")
+        out += userNamespace ? ",userxattr" : ",redirect_dir=off,metacopy=off"
+        return out
     }
 
     /// overlayfs splits its options on commas and lower layers on colons; a backslash escapes.
     static func escape(_ path: String) -> String {
+        if !path.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "\\") }) {
+            return path
+        }
         var out = ""
         for ch in path {
             if ch == "," || ch == ":" || ch == "\\" { out.append("\\") }

@@ -282,10 +282,11 @@ final class Fixture {
     let base: String
     let ws: String
 
-    init(_ identity: Identity, files: [String: String] = [:]) {
+    /// - Parameter name: the workspace directory's own name.
+    init(_ identity: Identity, files: [String: String] = [:], name: String = "ws") {
         self.identity = identity
         base = makeTempDir(prefix: "warden-escape")
-        ws = base + "/ws"
+        ws = base + "/" + name
         mkdir(ws, 0o755)
         for d in ["Sources", "Tests", ".warden/tasks"] {
             try! FileManager.default.createDirectory(atPath: ws + "/" + d, withIntermediateDirectories: true)

@@ -49,6 +49,16 @@ extension Fixture {
         #expect(denied.status != 0 && fx.read("Tests/main_tests.swift") == "// tests\n", "\(denied)")
     }
 
+    /// overlayfs splits its mount options on commas and its lower layers on colons: a
+    /// workspace whose name holds both (and the backslash that escapes them) still gets its view.
+    @Test(arguments: Identity.all)
+    func aWorkspaceNameWithOverlaySeparatorsStillGetsItsView(_ id: Identity) {
+        let fx = Fixture(id, name: "w,s:1\\x")
+        let o = fx.run(profile: "code", ["sh", "-c", "echo v2 > Sources/main.swift"])
+        #expect(o.status == 0 && o.stderr.contains("as workspace version 1"), "\(o)")
+        #expect(fx.read("Sources/main.swift") == "v2\n")
+    }
+
     /// An agent's reads do not change when another agent commits during its run.
     @Test(arguments: Identity.all)
     func readsStayAtTheBaseVersion(_ id: Identity) {
