@@ -89,6 +89,8 @@ int warden_send_fd(int sock, int fd) {
     struct msghdr msg = {0};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
+    // fd < 0: a message without one, which warden_recv_fd returns as -EPROTO.
+    if (fd < 0) return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
     msg.msg_control = u.buf;
     msg.msg_controllen = sizeof u.buf;
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);

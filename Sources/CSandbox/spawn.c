@@ -186,8 +186,19 @@ static void mount_view(const struct warden_spec *spec, const struct warden_mount
         if (gt < 0 || set_mount_attr(gt, "", AT_EMPTY_PATH | 0x8000, WARDEN_ATTR_RDONLY | WARDEN_ATTR_NOX, 0) < 0)
             fail(spec, WARDEN_STAGE_VIEW_TREE);
     }
-    if (mount("overlay", m->target, "overlay", MS_NOSUID | MS_NODEV | MS_NOEXEC, m->data) < 0)
+    // -EPROTO: a message without a descriptor (the runner's attempt failed): mount it here,
+    // and report why if that fails too. EOF: the runner died.
+    int made = spec->view_sock >= 0 ? warden_recv_fd(spec->view_sock) : -EPROTO;
+    if (made >= 0) {
+        if (syscall(429 /* move_mount */, made, "", AT_FDCWD, m->target, 4 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0)
+            fail(spec, WARDEN_STAGE_MOUNT_VIEW);
+        close(made);
+    } else if (made != -EPROTO) {
+        errno = -made;
         fail(spec, WARDEN_STAGE_MOUNT_VIEW);
+    } else if (mount("overlay", m->target, "overlay", MS_NOSUID | MS_NODEV | MS_NOEXEC, m->data) < 0) {
+        fail(spec, WARDEN_STAGE_MOUNT_VIEW);
+    }
     if (syscall(429 /* move_mount */, wt, "", AT_FDCWD, warden, 4 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0)
         fail(spec, WARDEN_STAGE_VIEW_ATTACH);
     close(wt);
@@ -488,6 +499,28 @@ int warden_new_netns(void) {
     if (unshare(CLONE_NEWNET) < 0) return -errno;
     int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+int warden_overlay_fsmount(const char *lower, const char *upper, const char *work) {
+    enum { SET_FLAG = 0, SET_STRING = 1, CMD_CREATE = 6 };
+    int fs = (int)syscall(430 /* fsopen */, "overlay", 1 /* FSOPEN_CLOEXEC */);
+    if (fs < 0) return -errno;
+    // One value per call: no option string, so no comma or colon escaping either.
+    const char *strings[][2] = {{"lowerdir", lower}, {"upperdir", upper}, {"workdir", work}, {"index", "off"},
+                                {"xino", "off"}, {"redirect_dir", "off"}, {"metacopy", "off"}};
+    for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
+        if (syscall(431 /* fsconfig */, fs, SET_STRING, strings[i][0], strings[i][1], 0) < 0) goto fail;
+    }
+    if (syscall(431, fs, SET_FLAG, "volatile", NULL, 0) < 0) goto fail;
+    if (syscall(431, fs, CMD_CREATE, NULL, NULL, 0) < 0) goto fail;
+    int mnt = (int)syscall(432 /* fsmount */, fs, 1 /* FSMOUNT_CLOEXEC */, WARDEN_ATTR_NOX);
+    if (mnt < 0) goto fail;
+    close(fs);
+    return mnt;
+fail:;
+    int err = errno;
+    close(fs);
+    return -err;
 }
 
 pid_t warden_spawn(const struct warden_spec *spec) {

@@ -1,3 +1,4 @@
+import CSandbox
 import Glibc
 import WardenPolicy
 
@@ -36,11 +37,53 @@ public final class LaunchAhead: @unchecked Sendable {
         }
     }
 
+    /// The view's overlay, made by a thread of a root runner once the caller has made the
+    /// view's directories (`viewMade`), for the mount paths in `overlayFor`.
+    private var overlay: OnThread<Int32>?
+    private var overlayFor: ViewMount?
+
+    /// Whether the runner and the child share a socket: the runner sends the ruleset (and
+    /// the view's overlay) on it, the agent sends its seccomp listener back.
+    static func hasChannel(_ plan: LaunchPlan) -> Bool {
+        (plan.seccomp?.notifies ?? false) || plan.rights != nil
+    }
+
     func matches(view: Bool, control: Bool, plan: LaunchPlan) -> Bool {
         viewed == view && controlled == (control && view && plan.useInit)
     }
 
-    deinit { ruleset?.close() }
+    /// Starts the view's overlay on a thread: its set-up makes half a dozen inodes in the work
+    /// directory, most of a millisecond the child would otherwise spend before the agent can
+    /// start. Only where the runner may mount outside a user namespace (root): an
+    /// unprivileged child mounts it inside its own, as before.
+    public func viewMade(_ view: ViewMount, plan: LaunchPlan) {
+        // Without the channel to send it on, the child must mount the view itself, and a
+        // work directory another overlay has used (volatile) is refused: none is made then.
+        guard viewed, overlay == nil, !plan.mapUser, geteuid() == 0, plan.cloneFlags & UInt(warden_CLONE_NEWNS) != 0,
+              Self.hasChannel(plan)
+        else { return }
+        overlayFor = view
+        overlay = OnThread { warden_overlay_fsmount(view.lower, view.upper, view.work) }
+    }
+
+    /// Whether `viewMade` started the overlay for these mount paths.
+    func overlayStarted(for view: ViewMount) -> Bool {
+        guard overlay != nil, let o = overlayFor else { return false }
+        return o.lower == view.lower && o.upper == view.upper && o.work == view.work
+    }
+
+    /// The detached overlay (waiting for it), or -1 if it could not be made: the child then
+    /// mounts it itself, and reports why if it cannot either. The caller closes it once sent.
+    func takeOverlay() -> Int32 {
+        guard let made = overlay else { return -1 }
+        overlay = nil
+        return max(made.value, -1)
+    }
+
+    deinit {
+        ruleset?.close()
+        if let made = overlay, made.value >= 0 { close(made.value) }
+    }
 }
 
 /// A Landlock ruleset being built on a thread of its own; `wait` hands over its fd or the error.

@@ -106,7 +106,7 @@ public enum Launcher {
         let supervised = plan.seccomp?.notifies ?? false
         // One socket both ways: the runner sends the ruleset, the agent sends its listener.
         var pair: [Int32] = [-1, -1]
-        let channel = supervised || ruleset != nil
+        let channel = LaunchAhead.hasChannel(plan)
         if channel, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
@@ -116,13 +116,15 @@ public enum Launcher {
         if supervised, landlockLog != nil { _ = warden_passcred(pair[0]) }
         let netnsFD = ahead.netns?.take() ?? -1
         defer { if netnsFD >= 0 { close(netnsFD) } }
+        // The overlay follows over the channel once made; the child waits for it at its mount.
+        let viewSock = channel && (view.map { ahead.overlayStarted(for: $0) } ?? false) ? pair[1] : -1
         let pid: pid_t = try withSpec(plan, readOnly: readOnly, view: view, viewRules: ahead.childRules, landlockSock: ruleset != nil ? pair[1] : -1,
                                       landlockFlags: landlockLog == nil ? 0 : LandlockAuditLog.restrictFlags, cgroupTasks: tasks,
                                       fds: (sync: sync.read, report: report.write, status: status.write,
                                             notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]],
                                       control: (agent: agentPair[1], initEnd: initPair[1], parent: [agentPair[0], initPair[0]]),
-                                      selfTool: selfTool?.path, netnsFD: netnsFD) { spec in
+                                      selfTool: selfTool?.path, netnsFD: netnsFD, viewSock: viewSock) { spec in
             warden_spawn(&spec)
         }
         LaunchTiming.mark("cloned")
@@ -144,6 +146,12 @@ public enum Launcher {
         }
         warden_forward_signals(pid)
         defer { warden_forward_signals(0) }
+        if viewSock >= 0 {
+            let overlay = ahead.takeOverlay()
+            // A failed send means the child is gone; the report pipe says why.
+            _ = warden_send_fd(pair[0], overlay)
+            if overlay >= 0 { close(overlay) }
+        }
         // While the child sets up its mounts: the agent's first execve waits for the supervisor.
         let supervisorPolicy = supervised ? SupervisorPolicy(plan: plan, extraTools: selfTool.map { [$0.path] } ?? []) : nil
 
@@ -286,7 +294,7 @@ public enum Launcher {
                                     cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     control: (agent: Int32, initEnd: Int32, parent: [Int32]), selfTool: String?,
-                                    netnsFD: Int32,
+                                    netnsFD: Int32, viewSock: Int32,
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
@@ -329,6 +337,7 @@ public enum Launcher {
                                 spec.cwd = UnsafePointer(cwdC)
                                 spec.clone_flags = netnsFD >= 0 ? plan.cloneFlags & ~UInt(warden_CLONE_NEWNET) : plan.cloneFlags
                                 spec.netns_fd = netnsFD
+                                spec.view_sock = viewSock
                                 spec.map_user = plan.mapUser ? 1 : 0
                                 spec.outer_uid = getuid()
                                 spec.outer_gid = getgid()

@@ -145,6 +145,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         complain("cannot make the run's private view of the workspace: \(error); --no-view runs without one (no gate)")
         return WardenExit.setup
     }
+    if let view { ahead.viewMade(view.mount, plan: plan) }
     LaunchTiming.mark("view started")
     // What earlier runs left (cgroups of crashed runners, discarded views), removed while
     // this one's agent works: at the lowest priority, so that it takes no time from the launch.

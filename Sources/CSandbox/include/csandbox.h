@@ -155,12 +155,20 @@ struct warden_spec {
     int netns_fd;              // -1, or a new, empty network namespace the runner made ahead
                                // (warden_new_netns): joined with setns, and clone_flags then
                                // lacks CLONE_NEWNET
+    int view_sock;             // >= 0: the view's overlay, made ahead by a root runner
+                               // (warden_overlay_fsmount), arrives here (SCM_RIGHTS) and is moved
+                               // into place; a message without one: mount it here after all
 };
 
 /// Makes a new network namespace for the calling thread and returns an fd for it, or -errno.
 /// Creating one is most of a millisecond of kernel work; a runner with the privilege does it
 /// on a thread of its own while it prepares the rest, and the child joins it.
 int warden_new_netns(void);
+/// The view's overlay as a detached mount (fsopen/fsconfig/fsmount), noexec,nosuid,nodev, with
+/// the options ViewMount.options gives a root mount; -errno on failure. For a runner that may
+/// mount outside a user namespace: the overlay's set-up (half a dozen inodes made in the work
+/// directory) then runs on a thread of the runner's, not on the child's critical path.
+int warden_overlay_fsmount(const char *lower, const char *upper, const char *work);
 
 /// The agent's control channel is always this descriptor.
 #define WARDEN_CONTROL_FD 3
@@ -189,8 +197,10 @@ int warden_notify_id_valid(int fd, uint64_t id);
 /// -errno (-ENAMETOOLONG: no NUL within cap bytes).
 ssize_t warden_read_string(pid_t pid, uint64_t addr, char *buf, size_t cap);
 ssize_t warden_read_memory(pid_t pid, uint64_t addr, void *buf, size_t len);
+/// Sends `fd` (SCM_RIGHTS); fd < 0: a message without one. 0 or -errno.
 int warden_send_fd(int sock, int fd);
-/// The fd received, or -errno (EPIPE: the peer closed without sending).
+/// The fd received, or -errno (EPIPE: the peer closed without sending; EPROTO: a message
+/// without a descriptor).
 int warden_recv_fd(int sock);
 
 /// SO_PASSCRED on the runner's end of the notify socket, before the spawn. 0 or -errno.
