@@ -8,6 +8,10 @@ import Glibc
 /// what `warden audit --kind` accepts, so they are part of the on-disk format.
 public enum AuditKind: String, CaseIterable, Sendable, Codable {
     case exec, write, read, syscall, network, limit, launch, gate, handoff, review
+
+    /// Every kind, in the order of their names (what a sorted-keys encoder writes); kept in
+    /// step with the cases by a test.
+    static let byName: [AuditKind] = [.exec, .gate, .handoff, .launch, .limit, .network, .read, .review, .syscall, .write]
 }
 
 /// What happened to the operation. `degraded` records a protection that was opted down

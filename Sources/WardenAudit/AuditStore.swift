@@ -264,8 +264,16 @@ extension RunCounts {
     /// The `counts` column: the same object JSONEncoder with sorted keys would write, built by
     /// hand because the encoder's first use costs the runner's exit a quarter millisecond.
     var storedJSON: String {
-        let kinds = denied.map { ($0.key.rawValue, $0.value) }.sorted { $0.0 < $1.0 }
-        let inner = kinds.map { AuditJSON.string($0.0) + ":\($0.1)" }.joined(separator: ",")
-        return "{\"allowed\":\(allowed),\"degraded\":\(degraded),\"denied\":{\(inner)},\"lost\":\(lost)}"
+        // Appended in a fixed order: sorting and joining pairs cost each exit their generic
+        // metadata's first use.
+        var out = "{\"allowed\":" + String(allowed) + ",\"degraded\":" + String(degraded) + ",\"denied\":{"
+        var first = true
+        for kind in AuditKind.byName {
+            guard let n = denied[kind] else { continue }
+            if !first { out += "," }
+            first = false
+            out += "\"" + kind.rawValue + "\":" + String(n)
+        }
+        return out + "},\"lost\":" + String(lost) + "}"
     }
 }

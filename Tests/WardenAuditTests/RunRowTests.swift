@@ -2,6 +2,7 @@
 // GRDB store reads back, and step aside (nil) for every store it is not sure of, so that
 // AuditStore creates, migrates or refuses it with its own messages.
 
+import Foundation
 import GRDB
 import Glibc
 import Testing
@@ -13,6 +14,22 @@ struct RunRowTests {
     func begin(_ path: String, launch: [AuditEvent] = []) throws -> RunRow? {
         try RunRow.begin(path: path, command: ["sh", "-c", "echo 'x'\n"], role: "code", profileFile: "profiles/code.yaml",
                          workspace: dir.path, startNS: 5_000, degraded: launch.map(\.target), launchEvents: launch)
+    }
+
+    @Test func kindsByNameAreEveryKindSorted() {
+        #expect(AuditKind.byName == AuditKind.allCases.sorted { $0.rawValue < $1.rawValue })
+    }
+
+    /// The counts column is written by hand; it must be what JSONEncoder writes with sorted keys.
+    @Test(arguments: [RunCounts(), RunCounts(denied: [.write: 2], allowed: 1, degraded: 1, lost: 4),
+                      RunCounts(denied: Dictionary(uniqueKeysWithValues: AuditKind.allCases.enumerated().map { ($1, $0 + 1) }),
+                                allowed: 7)])
+    func countsJSONIsTheEncoders(_ counts: RunCounts) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let expected = String(decoding: try encoder.encode(counts), as: UTF8.self)
+        #expect(counts.storedJSON == expected)
+        #expect(try JSONDecoder().decode(RunCounts.self, from: Data(counts.storedJSON.utf8)) == counts)
     }
 
     @Test func theSchemaItChecksIsTheMigrators() {
