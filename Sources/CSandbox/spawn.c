@@ -439,8 +439,16 @@ static void run_init(const struct warden_spec *spec) {
         if (sig) answer = (kill(-1, sig) == 0 || errno == ESRCH) ? 0 : (unsigned char)errno;
         (void)!write(ctl, &answer, 1);
     }
-done:
-    (void)!write(spec->status_fd, &status, sizeof status);
+done:;
+    // Everything else in the namespace goes now and is reaped here, so that the runner may
+    // take the agent's status and go on (the view, the audit row) while the kernel tears
+    // the namespaces and this copy of the runner down. [1] says whether nothing is left.
+    int32_t report[2] = {status, 0};
+    if (kill(-1, SIGKILL) == 0 || errno == ESRCH) {
+        while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR) {}
+        report[1] = errno == ECHILD;
+    }
+    (void)!write(spec->status_fd, report, sizeof report);
     _exit(0);
 }
 
@@ -552,6 +560,24 @@ static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int warden_wait_readable(int fd, int other, int64_t timeout_ms) {
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    for (;;) {
+        int wait_ms = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) return 1;
+            wait_ms = left > 0x7fffffff ? 0x7fffffff : (int)left;
+        }
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {other, POLLIN, 0}};
+        int rc = poll(p, other >= 0 ? 2 : 1, wait_ms);
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) return -errno;
+        if (rc == 0) continue;
+        return p[0].revents ? 0 : 2;
+    }
 }
 
 int warden_wait(pid_t pid, int64_t timeout_ms, int *status) {

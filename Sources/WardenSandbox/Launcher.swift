@@ -20,6 +20,9 @@ public struct RunOutcome: Sendable {
     public var forkRefusals = 0
     /// Denials an audit source knows it did not deliver (see LandlockAuditLog.gaps).
     public var auditGaps: [String] = []
+    /// Init's exit and the cgroup's removal, still to wait for (`finish`) once the caller
+    /// has done its own work; without it, done before `run` returned.
+    public var teardown: SandboxExit?
 
     /// The status warden exits with: the agent's own, 128+N for a signal, 124 for a timeout.
     public var exitCode: Int32 {
@@ -72,7 +75,9 @@ public enum Launcher {
                 }
             }
         }
-        defer { cgroup?.remove() }
+        // Unless handed to the caller with init's exit (see SandboxExit).
+        var exitLeft: SandboxExit?
+        defer { if exitLeft == nil { cgroup?.remove() } }
         LaunchTiming.mark("cgroup")
 
         // v1: the child moves itself in through these (see spawn.c); v2: the runner moves it.
@@ -224,11 +229,15 @@ public enum Launcher {
         defer { server?.close() }
         let deadline = timeoutMS < 0 ? -1.0 : monotonicSeconds() + Double(timeoutMS) / 1000
         var waited: Int32
-        while true {
-            let left = deadline < 0 ? Int64(-1) : max(0, Int64((deadline - monotonicSeconds()) * 1000))
-            waited = warden_wait_fd(pid, server?.fd ?? -1, left, &raw)
-            guard waited == 2, let server else { break }
-            server.service()
+        if plan.useInit {
+            (waited, raw, exitLeft) = waitForInit(pid, statusFD: status.read, server: server, deadline: deadline, cgroup: cgroup)
+        } else {
+            while true {
+                let left = deadline < 0 ? Int64(-1) : max(0, Int64((deadline - monotonicSeconds()) * 1000))
+                waited = warden_wait_fd(pid, server?.fd ?? -1, left, &raw)
+                guard waited == 2, let server else { break }
+                server.service()
+            }
         }
         if waited == 1 {
             // PID 1 of the sandbox dies, and the kernel kills everything in its namespace;
@@ -248,10 +257,6 @@ public enum Launcher {
         }
         LaunchTiming.mark("agent exited")
         if waited < 0 { throw SandboxError.setup(stage: "wait", errno: -waited) }
-        if plan.useInit {
-            var agent: Int32 = 0
-            if readFully(status.read, &agent, 4) == 4 { raw = agent }
-        }
         close(status.read)
         ending = warden_wifsignaled(raw) != 0 ? .signaled(warden_wtermsig(raw)) : .exited(warden_wexitstatus(raw))
         supervisor?.stop()
@@ -261,7 +266,7 @@ public enum Launcher {
         LaunchTiming.mark("supervisor stopped")
         return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false,
                           intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
-                          auditGaps: landlockLog?.gaps ?? [])
+                          auditGaps: landlockLog?.gaps ?? [], teardown: exitLeft)
     }
 
     private static func reap(_ pid: pid_t) -> Int32 {
@@ -277,7 +282,7 @@ public enum Launcher {
         return (fds[0], fds[1])
     }
 
-    private static func readFully(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    static func readFully(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
         var done = 0
         while done < count {
             let n = read(fd, buffer + done, count - done)

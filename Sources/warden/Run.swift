@@ -183,6 +183,9 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     LaunchTiming.mark("audit finished")
     let gateStatus = view?.finish(plan: plan, status: outcome.exitCode, auditFile: audit.file, auditRun: audit.runID)
     LaunchTiming.mark("view finished")
+    // Init's namespaces and the cgroup: torn down meanwhile, waited for only now.
+    outcome.teardown?.finish()
+    LaunchTiming.mark("torn down")
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")

@@ -81,6 +81,26 @@ func descendants(of root: pid_t) -> [pid_t] {
         #expect(o.elapsed < 20, "\(o)")
     }
 
+    /// At a normal exit init kills and reaps everything else in the sandbox before it reports
+    /// (warden then finishes the view and the audit row while the namespaces are torn down):
+    /// nothing the agent started outlives warden, a daemon included.
+    @Test(arguments: Identity.all)
+    func nothingOutlivesANormalExit(_ id: Identity) {
+        let fx = Fixture(id)
+        let token = String(format: "60.%04d", Int.random(in: 1000...9999))
+        let late = fx.path("Sources/late-\(token).txt")
+        let o = fx.run(profile: fx.profile("code"), ["sh", "-c",
+            "\(fx.probe) daemonize \(late) 1; \(fx.probe) spawn-tree 3 \(token) & sleep 0.3; echo done > Sources/early.txt"])
+        #expect(o.status == 0 && o.stdout.contains("ok"), "the tree never started: \(o)")
+        #expect(fx.read("Sources/early.txt") == "done\n", "\(o)")
+        let leftovers = processTable().filter { $0.value.cmdline.contains(token) }
+        #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+        // The daemon would write its file a second after it started.
+        usleep(1_500_000)
+        #expect(!fx.exists("Sources/late-\(token).txt"), "the daemon outlived the run")
+        #expect(processTable().filter { $0.value.cmdline.contains(token) }.isEmpty)
+    }
+
     @Test(arguments: Identity.all)
     func timeoutKillsTheWholeTree(_ id: Identity) {
         let fx = Fixture(id)

@@ -141,7 +141,8 @@ struct warden_spec {
                                // writes "0" to each, moving itself in before anything else
     int sync_fd;               // read end: the child waits for one byte before going on (-1: no wait)
     int report_fd;             // write end, O_CLOEXEC: {stage, errno}; EOF means exec happened
-    int status_fd;             // write end: init writes the agent's wait status (int32)
+    int status_fd;             // write end: init writes the agent's wait status and whether
+                               // it killed and reaped everything else (int32 each)
     int notify_sock;           // -1, or where the agent sends its seccomp listener (SCM_RIGHTS)
     int parent_ends[4];        // the runner's ends of those pipes, closed first in the child (-1: none)
     int parent_channel;        // the runner's end of the landlock/notify socket (-1: none)
@@ -244,6 +245,9 @@ int warden_wait(pid_t pid, int64_t timeout_ms, int *status);
 /// warden_wait that also returns 2, without reaping, as soon as `fd` (>= 0) is readable or
 /// hung up.
 int warden_wait_fd(pid_t pid, int fd, int64_t timeout_ms, int *status);
+/// Waits until `fd` is readable or hung up (0), `other` (>= 0) is (2), or `timeout_ms` passes
+/// (1; -1: never); -errno on error.
+int warden_wait_readable(int fd, int other, int64_t timeout_ms);
 
 static inline int warden_wifexited(int s) { return (s & 0x7f) == 0; }
 static inline int warden_wexitstatus(int s) { return (s >> 8) & 0xff; }
