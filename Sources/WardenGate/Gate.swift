@@ -64,6 +64,12 @@ public final class Gate {
         for name in names { try? forceRemove(name, in: trash) }
     }
 
+    /// How many discarded views wait in the trash.
+    public func trashedViews() -> Int {
+        guard let trash = try? root.directory(".warden/views/" + View.trash), let names = try? trash.entries() else { return 0 }
+        return names.count
+    }
+
     /// The workspace version a new view starts from.
     public func version() throws -> Int64 { try store.version() }
 

@@ -45,11 +45,13 @@ public enum Launcher {
     ///   sees the workspace itself (its write zones then change it directly).
     /// - Parameter ahead: the plan's kernel work, started by the caller before its own
     ///   preparations (`LaunchAhead`); made here if nil or made for another view or control.
+    /// - Parameter onStarted: called once the agent's command is running (its execve done).
     /// - Parameter control: with a view and a PID namespace, the agent gets a control
     ///   channel at fd 3 (`WARDEN_CONTROL_FD=3` in its environment) and each request it sends
     ///   is answered by this handler while the run goes on (`warden submit`).
     public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
                            control: ControlHandler? = nil, ahead: LaunchAhead? = nil,
+                           onStarted: () -> Void = {},
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
@@ -216,6 +218,7 @@ public enum Launcher {
             throw SandboxError.child(stage: stage, errno: failure.err)
         }
         LaunchTiming.mark("exec done")
+        onStarted()
         if plan.useInit { landlockLog?.creator(childOf: pid) } else { landlockLog?.creator(pid) }
 
         let timeoutMS = plan.wallTimeout.map { Int64($0 * 1000) } ?? -1

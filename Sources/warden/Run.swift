@@ -147,15 +147,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     }
     if let view { ahead.viewMade(view.mount, plan: plan) }
     LaunchTiming.mark("view started")
-    // What earlier runs left (cgroups of crashed runners, discarded views), removed while
-    // this one's agent works: at the lowest priority, so that it takes no time from the launch.
-    let gate = view?.gate
-    startBackgroundThread {
-        // On Linux the nice value is per thread, and 0 names the calling one.
-        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
-        RunCgroup.removeStale()
-        gate?.emptyTrash()
-    }
+    let housekeeping = Housekeeping(gate: view?.gate)
     let audit = AuditSession.start(plan: plan, path: auditPath,
                                    optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
     LaunchTiming.mark("audit started")
@@ -167,7 +159,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
             }
         }
         outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, control: control,
-                                   ahead: ahead, onDenial: { audit.record($0) })
+                                   ahead: ahead, onStarted: { housekeeping.start() }, onDenial: { audit.record($0) })
     } catch let error as SandboxError {
         let status = report(error)
         _ = view?.finish(plan: plan, status: nil)
@@ -185,6 +177,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     LaunchTiming.mark("view finished")
     // Init's namespaces and the cgroup: torn down meanwhile, waited for only now.
     outcome.teardown?.finish()
+    housekeeping.finish()
     LaunchTiming.mark("torn down")
     switch outcome.ending {
     case let .timedOut(seconds):

@@ -59,6 +59,23 @@ extension Fixture {
         #expect(fx.read("Sources/main.swift") == "v2\n")
     }
 
+    /// Each run discards its view into the trash, and the runs after it empty the trash once
+    /// their agent has started (a run whose agent ends first waits for that at exit once more
+    /// than 8 views pile up): a loop of quick runs keeps the trash bounded. Fails if the
+    /// housekeeping never starts; the wait itself is rarely needed in a debug build, whose
+    /// runs are slow enough for the housekeeping to finish on its own.
+    @Test(arguments: Identity.all)
+    func quickRunsDoNotPileUpDiscardedViews(_ id: Identity) {
+        let fx = Fixture(id)
+        for _ in 0..<14 {
+            let o = fx.run(profile: "code", ["true"])
+            #expect(o.status == 0, "\(o)")
+        }
+        let trash = (try? FileManager.default.contentsOfDirectory(atPath: fx.path(".warden/views/.trash"))) ?? []
+        #expect(trash.count <= 9, "\(trash.count) views in the trash")
+        #expect(fx.keptViews().isEmpty)
+    }
+
     /// An agent's reads do not change when another agent commits during its run.
     @Test(arguments: Identity.all)
     func readsStayAtTheBaseVersion(_ id: Identity) {
