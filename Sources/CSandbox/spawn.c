@@ -587,23 +587,10 @@ int warden_wait(pid_t pid, int64_t timeout_ms, int *status) {
 int warden_wait_fd(pid_t pid, int fd, int64_t timeout_ms, int *status) {
     int pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
     if (pidfd < 0) return -errno;
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-    for (;;) {
-        int wait_ms = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
-            if (left <= 0) { close(pidfd); return 1; }
-            wait_ms = left > 0x7fffffff ? 0x7fffffff : (int)left;
-        }
-        struct pollfd p[2] = {{pidfd, POLLIN, 0}, {fd, POLLIN, 0}};
-        int rc = poll(p, fd >= 0 ? 2 : 1, wait_ms);
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) { int e = errno; close(pidfd); return -e; }
-        if (rc == 0) continue;
-        if (!p[0].revents && fd >= 0 && p[1].revents) { close(pidfd); return 2; }
-        break;
-    }
+    // The pid first: 2 only while it is still running.
+    int rc = warden_wait_readable(pidfd, fd, timeout_ms);
     close(pidfd);
+    if (rc != 0) return rc;
     for (;;) {
         pid_t w = waitpid(pid, status, __WALL);
         if (w == pid) return 0;
