@@ -60,14 +60,18 @@ public final class Gate {
     /// Removes what `View.discard` set aside. Several runners may empty it at once: whatever
     /// one of them removed first, the others skip.
     public func emptyTrash() {
-        guard let trash = try? root.directory(".warden/views/" + View.trash), let names = try? trash.entries() else { return }
+        guard let (trash, names) = trashEntries() else { return }
         for name in names { try? forceRemove(name, in: trash) }
     }
 
     /// How many discarded views wait in the trash.
     public func trashedViews() -> Int {
-        guard let trash = try? root.directory(".warden/views/" + View.trash), let names = try? trash.entries() else { return 0 }
-        return names.count
+        trashEntries()?.names.count ?? 0
+    }
+
+    private func trashEntries() -> (dir: DirectoryFD, names: [String])? {
+        guard let trash = try? root.directory(".warden/views/" + View.trash), let names = try? trash.entries() else { return nil }
+        return (trash, names)
     }
 
     /// The workspace version a new view starts from.

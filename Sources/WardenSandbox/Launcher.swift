@@ -235,12 +235,7 @@ public enum Launcher {
         if plan.useInit {
             (waited, raw, exitLeft) = waitForInit(pid, statusFD: status.read, server: server, deadline: deadline, cgroup: cgroup)
         } else {
-            while true {
-                let left = deadline < 0 ? Int64(-1) : max(0, Int64((deadline - monotonicSeconds()) * 1000))
-                waited = warden_wait_fd(pid, server?.fd ?? -1, left, &raw)
-                guard waited == 2, let server else { break }
-                server.service()
-            }
+            waited = serving(server, until: deadline) { warden_wait_fd(pid, $0, $1, &raw) }
         }
         if waited == 1 {
             // PID 1 of the sandbox dies, and the kernel kills everything in its namespace;

@@ -37,13 +37,7 @@ extension Launcher {
     /// waited for here, as the kernel's teardown of its namespace is then the only guarantee.
     static func waitForInit(_ pid: pid_t, statusFD: Int32, server: ControlServer?, deadline: Double,
                             cgroup: RunCgroup?) -> (waited: Int32, status: Int32, left: SandboxExit?) {
-        var waited: Int32
-        while true {
-            let wait = deadline < 0 ? Int64(-1) : max(0, Int64((deadline - monotonicSeconds()) * 1000))
-            waited = warden_wait_readable(statusFD, server?.fd ?? -1, wait)
-            guard waited == 2, let server else { break }
-            server.service()
-        }
+        var waited = serving(server, until: deadline) { warden_wait_readable(statusFD, $0, $1) }
         guard waited == 0 else { return (waited, 0, nil) }
         var report: [Int32] = [0, 0]
         let got = report.withUnsafeMutableBytes { readFully(statusFD, $0.baseAddress!, 8) }
@@ -52,5 +46,16 @@ extension Launcher {
         var raw: Int32 = 0
         waited = warden_wait(pid, -1, &raw)
         return (waited, got >= 4 ? report[0] : raw, nil)
+    }
+
+    /// Calls `wait(serverFD, millisecondsLeft)` until it returns anything but 2 (the control
+    /// server's fd is readable), serving the server each time; `deadline` as above.
+    static func serving(_ server: ControlServer?, until deadline: Double, _ wait: (Int32, Int64) -> Int32) -> Int32 {
+        while true {
+            let left = deadline < 0 ? Int64(-1) : max(0, Int64((deadline - monotonicSeconds()) * 1000))
+            let waited = wait(server?.fd ?? -1, left)
+            guard waited == 2, let server else { return waited }
+            server.service()
+        }
     }
 }
