@@ -11,6 +11,12 @@ final class BadInputTests: XCTestCase {
         ws = TempWorkspace()
     }
 
+    // XCTest keeps every test case instance until the process ends, so the workspace would
+    // otherwise outlive the test and never be removed.
+    override func tearDown() {
+        ws = nil
+    }
+
     /// Writes profiles/NAME.yaml and loads it by name; returns its path and the errors.
     func load(_ name: String, _ text: String, searchPath: String = TempWorkspace.hostPath)
         -> (String, [Diagnostic]) {
