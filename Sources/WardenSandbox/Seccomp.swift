@@ -146,6 +146,28 @@ struct SeccompBuilder {
         rules.append(SyscallRule(syscall: name, action: notify ? "notify, EPERM" : "EPERM", condition: describe, why: why))
     }
 
+    /// Every number above the last syscall libseccomp's table names, up to `last`, fails with
+    /// ENOSYS: a syscall added to the kernel after that table was made has been reviewed by
+    /// no policy (no profile can even name it), so it is refused until it has been. ENOSYS is
+    /// what an older kernel answers, and libc falls back from it; silent, like clone3.
+    mutating func denyUnreviewed(through last: Int32) throws {
+        var first: Int32 = last
+        while first > 0, Self.name(first) == nil { first -= 1 }
+        first += 1
+        guard first <= last else { return }
+        for nr in first...last {
+            try check(seccomp_rule_add_array(ctx, actionErrno(ENOSYS), nr, 0, nil), "seccomp_rule_add #\(nr)")
+        }
+        rules.append(SyscallRule(syscall: "#\(first)–#\(last)", action: "ENOSYS",
+                                 condition: nil, why: "newer than the syscall table the policies were checked against (libseccomp's, up to #\(first - 1)): not reviewed"))
+    }
+
+    private static func name(_ nr: Int32) -> String? {
+        guard let p = seccomp_syscall_resolve_num_arch(UInt32(SCMP_ARCH_NATIVE), nr) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     func export() throws -> [UInt8] {
         let fd = warden_memfd("warden-seccomp")
         guard fd >= 0 else { throw SandboxError.setup(stage: "memfd_create", errno: -fd) }
@@ -230,6 +252,9 @@ enum SeccompPlan {
             try b.denyUnless("socket", arg: 0, equals: UInt64(AF_UNIX), describe: "domain != AF_UNIX",
                              why: "network is off in the profile")
         }
+        // x86_64: numbers from 512 on are the x32 table's (refused with the x32 bit, ENOSYS
+        // without it); anything above is not a syscall.
+        try b.denyUnreviewed(through: 511)
         let bytes = try b.export()
         let text = withText ? b.exportText() : ""
         let intercepts = b.intercepts.values.sorted { $0.nr < $1.nr }

@@ -533,6 +533,15 @@ static int p_read_environ(int argc, char **argv) {
     return 0;
 }
 
+/* syscall NR: the raw call with every argument 0; "ok RESULT" or `err syscall ERRNAME`. */
+static int p_syscall(int argc, char **argv) {
+    (void)argc;
+    long rc = syscall(strtol(argv[0], NULL, 10), 0, 0, 0, 0, 0, 0);
+    if (rc < 0) fail("syscall");
+    printf("ok %ld\n", rc);
+    return 0;
+}
+
 static int p_getpid(int argc, char **argv) {
     (void)argc; (void)argv;
     printf("ok %d %d\n", (int)getpid(), (int)getppid());
@@ -1313,6 +1322,7 @@ static const struct probe probes[] = {
     {"kill", 1, 2, p_kill, "PID [SIG]"},
     {"read-environ", 1, 1, p_read_environ, "PID|self"},
     {"getpid", 0, 0, p_getpid, ""},
+    {"syscall", 1, 1, p_syscall, "NR"},
     {"caps", 0, 0, p_caps, ""},
     {"env", 0, 0, p_env, ""},
     {"fd", 1, 1, p_fd, "N"},

@@ -1,12 +1,6 @@
 // Spawning real processes for the escape tests: warden and warden-probe, as root and as
 // nobody, with timeouts, custom environments, extra descriptors and ptys.
 
-// KNOWN SANDBOX BUG (kept failing on purpose, not worked around): as root, concurrent
-// `warden run`s race in RunCgroup.removeStale(), which rmdirs every empty warden-* cgroup,
-// including another run's freshly created one before its child joins. Under Swift Testing's
-// parallel execution a few root cases per run fail with exit 70 "join cgroup ...: ENOENT"
-// (sometimes ENODEV) or exit 69 "cannot set pids limit". `--no-parallel` hides it.
-
 import Foundation
 import Glibc
 import Testing

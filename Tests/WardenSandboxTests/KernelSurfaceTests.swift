@@ -86,6 +86,22 @@ final class Pty {
         expectOK(fx.control("clone-thread"))
     }
 
+    /// Syscalls newer than the table the policies were checked against (libseccomp's) fail
+    /// with ENOSYS, as on an older kernel: listmount, mseal and open_tree_attr exist on this
+    /// kernel (the control gets the kernel's own answer) but no profile could have named them.
+    @Test(arguments: Identity.all)
+    func syscallsNewerThanTheReviewedTableAreENOSYS(_ id: Identity) {
+        let fx = Fixture(id)
+        for nr in ["458", "462", "467"] {
+            let control = fx.control("syscall", nr)
+            #expect(!control.stdout.contains("ENOSYS"), "\(nr) unsandboxed: \(control)")
+            expectErr(fx.sandboxed("code", "syscall", nr), "syscall", "ENOSYS")
+        }
+        // The last one libseccomp names (futex_requeue, 456) is the kernel's to answer.
+        let known = fx.sandboxed("code", "syscall", "456")
+        #expect(!known.stdout.contains("ENOSYS"), "\(known)")
+    }
+
     @Test(arguments: Identity.all)
     func openByHandle(_ id: Identity) {
         let fx = Fixture(id)
