@@ -78,6 +78,7 @@ static const char *const stage_names[] = {
     [WARDEN_STAGE_VIEW_ATTACH] = "attach .warden/.git inside the view (move_mount)",
     [WARDEN_STAGE_MOUNT_HIDE] = "hide the gate's directories from the agent",
     [WARDEN_STAGE_SETNS_NET] = "join the run's new network namespace (setns)",
+    [WARDEN_STAGE_COMMAND_RECEIVE] = "receive the command (standby)",
 };
 
 const char *warden_stage_name(int stage) {
@@ -494,6 +495,19 @@ static void child_main(const struct warden_spec *shared) {
             fail(spec, WARDEN_STAGE_LANDLOCK_RECEIVE);
         }
         spec->landlock_fd = fd;
+    }
+    // A standby waits here, its sandbox ready but for the command, until a `warden run` hands
+    // it one; EOF means the standby ended unused.
+    if (spec->command_sock >= 0) {
+        int rc = warden_receive_command(spec->command_sock, &spec->path, &spec->argv, &spec->envp);
+        if (rc < 0) {
+            errno = -rc;
+            fail(spec, WARDEN_STAGE_COMMAND_RECEIVE);
+        }
+        if (spec->command_sock != spec->notify_sock && spec->command_sock != spec->landlock_sock)
+            close(spec->command_sock);
+    }
+    if (spec->landlock_sock >= 0) {
         if (spec->landlock_sock != spec->notify_sock) close(spec->landlock_sock);
         spec->landlock_sock = -1;
     }

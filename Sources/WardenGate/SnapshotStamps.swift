@@ -44,6 +44,12 @@ final class DirectoryStamps {
 extension Gate {
     static func stampsName(_ version: Int64) -> String { "\(version).dirs" }
 
+    /// Whether a view made now would start from snapshot `version`: it is the current version
+    /// and no directory changed since (a standby checks its view with this before its run).
+    public func snapshotIsCurrent(_ version: Int64) -> Bool {
+        currentVersionHint() == version && workspaceUnchanged(since: version)
+    }
+
     /// Whether no directory of the workspace changed since snapshot `version` was stamped.
     /// False when the stamps are missing or unreadable.
     func workspaceUnchanged(since version: Int64) -> Bool {

@@ -102,20 +102,25 @@ public struct LaunchPlan: Sendable {
         protections.filter { if case .degraded = $0.state { return true } else { return false } }
     }
 
-    public static func make(profile: Profile, options: LaunchOptions) throws -> LaunchPlan {
+    /// - Parameter standby: a plan without a command yet (see `bind`).
+    public static func make(profile: Profile, options: LaunchOptions, standby: Bool = false) throws -> LaunchPlan {
         // The command is checked first: a command the role may not run is the user's mistake
         // to hear about before anything about this machine.
-        _ = try CommandBinding.resolve(options: options, tools: profile.tools, role: profile.role, file: profile.file)
+        if !standby {
+            _ = try CommandBinding.resolve(options: options, tools: profile.tools, role: profile.role, file: profile.file)
+        }
         var planner = Planner(profile: profile, options: options)
-        return try bind(planner.compile(), options: options)
+        return try bind(planner.compile(), options: options, standby: standby)
     }
 
     /// Joins a compiled launch (fresh or from the cache) with one invocation: the command,
     /// the environment values and the timeout.
-    public static func bind(_ compiled: CompiledLaunch, options: LaunchOptions) throws -> LaunchPlan {
+    /// - Parameter standby: bind no command (a standby gets its command later, bound again
+    ///   with the claiming run's options); `options.command` may then be empty.
+    public static func bind(_ compiled: CompiledLaunch, options: LaunchOptions, standby: Bool = false) throws -> LaunchPlan {
         let profile = compiled.profile
-        let executable = try CommandBinding.resolve(options: options, tools: profile.tools, role: profile.role,
-                                                    file: profile.file)
+        let executable = standby ? "" : try CommandBinding.resolve(options: options, tools: profile.tools, role: profile.role,
+                                                                   file: profile.file)
         var env: [String] = []
         for name in profile.env {
             if let v = options.environment[name] { env.append("\(name)=\(v)") }

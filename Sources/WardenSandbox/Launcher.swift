@@ -34,6 +34,24 @@ public struct RunOutcome: Sendable {
     }
 }
 
+/// A standby's command, once a `warden run` claimed it.
+public struct HeldCommand {
+    /// The standby's plan bound to the claiming run's command and environment.
+    public let plan: LaunchPlan
+    /// The claiming run's stdin, stdout and stderr, for the agent.
+    public let stdio: [Int32]
+
+    public init(plan: LaunchPlan, stdio: [Int32]) {
+        self.plan = plan
+        self.stdio = stdio
+    }
+}
+
+/// A standby ended without being claimed (see `Launcher.run`'s `hold`).
+public struct StandbyEnded: Error {
+    public init() {}
+}
+
 public enum Launcher {
     /// Runs the plan to completion. Refuses (throws `.unavailable`) if the plan lacks a
     /// protection the user did not opt out of. Groups crashed runners left are the caller's
@@ -46,12 +64,15 @@ public enum Launcher {
     /// - Parameter ahead: the plan's kernel work, started by the caller before its own
     ///   preparations (`LaunchAhead`); made here if nil or made for another view or control.
     /// - Parameter onStarted: called once the agent's command is running (its execve done).
+    /// - Parameter hold: a standby launch. The sandbox is made as usual, and the child waits in
+    ///   it for its command until `hold` (given the child's pid) returns one; nil: nobody came,
+    ///   and `run` throws `StandbyEnded`. `plan`'s own command is not used.
     /// - Parameter control: with a view and a PID namespace, the agent gets a control
     ///   channel at fd 3 (`WARDEN_CONTROL_FD=3` in its environment) and each request it sends
     ///   is answered by this handler while the run goes on (`warden submit`).
     public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
                            control: ControlHandler? = nil, ahead: LaunchAhead? = nil,
-                           onStarted: () -> Void = {},
+                           onStarted: () -> Void = {}, hold: ((pid_t) -> HeldCommand?)? = nil,
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
@@ -114,6 +135,10 @@ public enum Launcher {
         // One socket both ways: the runner sends the ruleset, the agent sends its listener.
         var pair: [Int32] = [-1, -1]
         let channel = LaunchAhead.hasChannel(plan)
+        if hold != nil, !channel {
+            throw SandboxError.unavailable(feature: "standby",
+                                           reason: "a standby's child gets its command over the launch channel, and this launch has none (no Landlock, supervisor or view)")
+        }
         if channel, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
             throw SandboxError.setup(stage: "socketpair", errno: errno)
         }
@@ -131,7 +156,8 @@ public enum Launcher {
                                             notify: supervised ? pair[1] : -1),
                                       parentEnds: [sync.write, report.read, status.read, pair[0]],
                                       control: (agent: agentPair[1], initEnd: initPair[1], parent: [agentPair[0], initPair[0]]),
-                                      selfTool: selfTool?.path, netnsFD: netnsFD, viewSock: viewSock) { spec in
+                                      selfTool: selfTool?.path, netnsFD: netnsFD, viewSock: viewSock,
+                                      commandSock: hold != nil ? pair[1] : -1) { spec in
             warden_spawn(&spec)
         }
         LaunchTiming.mark("cloned")
@@ -188,6 +214,18 @@ public enum Launcher {
             }
         }
         LaunchTiming.mark("ruleset sent")
+        var wallTimeout = plan.wallTimeout
+        if let hold {
+            guard let held = hold(pid) else {
+                kill(pid, SIGKILL)
+                _ = reap(pid)
+                close(pair[0]); close(report.read); close(status.read)
+                throw StandbyEnded()
+            }
+            wallTimeout = held.plan.wallTimeout
+            // A failed send means the child is gone; the report pipe says why.
+            _ = sendCommand(pair[0], held, controlled: controlled, selfTool: selfTool?.path)
+        }
         if channel && !supervised { close(pair[0]) }
 
         // The agent sends its listener just before execve, which is itself intercepted: the
@@ -221,7 +259,7 @@ public enum Launcher {
         onStarted()
         if plan.useInit { landlockLog?.creator(childOf: pid) } else { landlockLog?.creator(pid) }
 
-        let timeoutMS = plan.wallTimeout.map { Int64($0 * 1000) } ?? -1
+        let timeoutMS = wallTimeout.map { Int64($0 * 1000) } ?? -1
         var raw: Int32 = 0
         var ending: RunOutcome.Ending
         var server: ControlServer?
@@ -249,7 +287,7 @@ public enum Launcher {
             let counts = supervisor?.counts ?? (0, 0)
             supervisor = nil
             landlockLog?.stop()
-            return RunOutcome(ending: .timedOut(plan.wallTimeout ?? 0), outOfMemory: false,
+            return RunOutcome(ending: .timedOut(wallTimeout ?? 0), outOfMemory: false,
                               intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
                               auditGaps: landlockLog?.gaps ?? [])
         }
@@ -265,6 +303,29 @@ public enum Launcher {
         return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false,
                           intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
                           auditGaps: landlockLog?.gaps ?? [], teardown: exitLeft)
+    }
+
+    /// The agent's environment: the plan's, with warden's own control variables set by the
+    /// runner alone (never passed through from the caller).
+    private static func agentEnvironment(_ plan: LaunchPlan, controlled: Bool, selfTool: String?) -> [String] {
+        let ours = (controlled ? ["WARDEN_CONTROL_FD=\(WARDEN_CONTROL_FD)"] : []) + (selfTool.map { ["WARDEN_EXE=\($0)"] } ?? [])
+        return plan.environment.filter { !$0.hasPrefix("WARDEN_CONTROL_FD=") && !$0.hasPrefix("WARDEN_EXE=") } + ours
+    }
+
+    /// Hands a waiting standby child its command (see spawn.c), laid out as warden_send_command reads it.
+    private static func sendCommand(_ sock: Int32, _ held: HeldCommand, controlled: Bool, selfTool: String?) -> Int32 {
+        let env = agentEnvironment(held.plan, controlled: controlled, selfTool: selfTool)
+        var blob: [UInt8] = []
+        for s in [held.plan.executable] + held.plan.argv + env {
+            blob.append(contentsOf: s.utf8)
+            blob.append(0)
+        }
+        return blob.withUnsafeBytes { b in
+            held.stdio.withUnsafeBufferPointer { fds in
+                warden_send_command(sock, b.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(b.count),
+                                    UInt32(held.plan.argv.count), UInt32(env.count), fds.baseAddress, Int32(fds.count))
+            }
+        }
     }
 
     private static func reap(_ pid: pid_t) -> Int32 {
@@ -297,7 +358,7 @@ public enum Launcher {
                                     cgroupTasks: [Int32],
                                     fds: (sync: Int32, report: Int32, status: Int32, notify: Int32), parentEnds: [Int32],
                                     control: (agent: Int32, initEnd: Int32, parent: [Int32]), selfTool: String?,
-                                    netnsFD: Int32, viewSock: Int32,
+                                    netnsFD: Int32, viewSock: Int32, commandSock: Int32,
                                     _ body: (inout warden_spec) -> R) throws -> R {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
@@ -307,8 +368,7 @@ public enum Launcher {
             return p
         }
         var argv: [UnsafeMutablePointer<CChar>?] = plan.argv.map { c($0) } + [nil]
-        let controlEnv = (control.agent >= 0 ? ["WARDEN_CONTROL_FD=\(WARDEN_CONTROL_FD)"] : []) + (selfTool.map { ["WARDEN_EXE=\($0)"] } ?? [])
-        var envp: [UnsafeMutablePointer<CChar>?] = (plan.environment.filter { !$0.hasPrefix("WARDEN_CONTROL_FD=") && !$0.hasPrefix("WARDEN_EXE=") } + controlEnv).map { c($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = agentEnvironment(plan, controlled: control.agent >= 0, selfTool: selfTool).map { c($0) } + [nil]
         let planned = view?.mounts(replacing: plan.mounts, workspace: plan.options.workspace, userNamespace: plan.mapUser)
             ?? plan.mounts
         var mounts = planned.map { m in
@@ -341,6 +401,7 @@ public enum Launcher {
                                 spec.clone_flags = netnsFD >= 0 ? plan.cloneFlags & ~UInt(warden_CLONE_NEWNET) : plan.cloneFlags
                                 spec.netns_fd = netnsFD
                                 spec.view_sock = viewSock
+                                spec.command_sock = commandSock
                                 spec.map_user = plan.mapUser ? 1 : 0
                                 spec.outer_uid = getuid()
                                 spec.outer_gid = getgid()

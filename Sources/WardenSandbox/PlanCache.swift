@@ -79,14 +79,36 @@ public struct PlanCache: Sendable {
     }
 
     private func entryPath(_ key: String) -> String {
+        directory + "/" + Self.digest(key) + ".plan"
+    }
+
+    /// A file name for `key` (FNV-1a, 16 hex digits): the entry itself holds the full key.
+    public static func digest(_ key: String) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         let hex = String(h, radix: 16)
-        return directory + "/" + String(repeating: "0", count: 16 - hex.count) + hex + ".plan"
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// The cached launch for `key`, or nil when there is none or anything it depends on changed.
     public func load(key: String) -> CompiledLaunch? {
+        guard var r = current(key: key) else { return nil }
+        do {
+            let compiled = try CompiledLaunch.decode(from: &r)
+            return r.atEnd ? compiled : nil
+        } catch {
+            return nil
+        }
+    }
+
+    /// Whether the entry for `key` is there and nothing it depends on changed: what a standby
+    /// checks before it runs a command with the plan it made earlier.
+    public func isCurrent(key: String) -> Bool {
+        current(key: key) != nil
+    }
+
+    /// The entry's reader, past its key and stamps, when both still hold.
+    private func current(key: String) -> PlanReader? {
         let fd = open(entryPath(key), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -107,8 +129,7 @@ public struct PlanCache: Sendable {
             guard try r.str() == key else { return nil }
             let stamps = try r.array { try Stamp.decode(&$0) }
             for s in stamps where s.retake() != s { return nil }
-            let compiled = try CompiledLaunch.decode(from: &r)
-            return r.atEnd ? compiled : nil
+            return r
         } catch {
             return nil
         }

@@ -1021,6 +1021,31 @@ static int p_udp(int argc, char **argv) {
     return 0;
 }
 
+/* Connects to the unix socket PATH, sends a standby request for a key nobody has and reports what came
+ * back: "reply X" (the server read it and answered) or "eof" (it hung up unanswered). */
+static int p_unix_request(int argc, char **argv) {
+    (void)argc;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(argv[0]) + 1 > sizeof sa.sun_path) usage("unix-request PATH too long");
+    strcpy(sa.sun_path, argv[0]);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail("socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) fail("connect");
+    /* A well-formed request ("stop", key "x") that no standby's key matches. */
+    unsigned char request[8 + 12] = {12, 0, 0, 0, 0, 0, 0, 0, 's', 't', 'o', 'p', 0, 'x', 0, 0, '0', 0, '0', 0};
+    /* A server that hangs up unanswered may do so before the request is even written. */
+    char reply;
+    ssize_t n = send(fd, request, sizeof request, MSG_NOSIGNAL);
+    if (n < 0 && errno != EPIPE && errno != ECONNRESET) fail("write");
+    if (n >= 0) n = read(fd, &reply, 1);
+    if (n < 0 && errno != EPIPE && errno != ECONNRESET) fail("read");
+    if (n <= 0) printf("eof\n");
+    else printf("reply %c\n", reply);
+    return 0;
+}
+
 static socklen_t abstract_addr(const char *name, struct sockaddr_un *sa) {
     memset(sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
@@ -1357,6 +1382,7 @@ static const struct probe probes[] = {
     {"socket-inet", 0, 0, p_socket_inet, ""},
     {"udp", 2, 2, p_udp, "HOST PORT"},
     {"abstract", 1, 1, p_abstract, "NAME"},
+    {"unix-request", 1, 1, p_unix_request, "PATH"},
     {"abstract-listen", 2, 2, p_abstract_listen, "NAME SECONDS"},
     {"tcp-listen", 2, 2, p_tcp_listen, "PORT SECONDS"},
     {"forkbomb", 1, 1, p_forkbomb, "MAX"},

@@ -50,6 +50,10 @@ enum FastRun {
         guard FilePaths.isDirectory(root), let cache = PlanCache.standard(environment: environment) else { return nil }
         let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
                                 allowDegraded: degraded)
+        let standby = Standby.key(planKey: key, timeout: timeout, json: json, audit: audit, view: view)
+        if let status = StandbyClient.run(cache: cache, key: standby, argv: command, environment: environment, cwd: cwd) {
+            return status
+        }
         guard let compiled = cache.load(key: key) else { return nil }
         LaunchTiming.mark("plan loaded")
         let options = LaunchOptions(workspace: root, command: command, timeout: timeout, allowDegraded: degraded,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import WardenAudit
 import WardenPolicy
@@ -88,17 +89,10 @@ struct Run: ParsableCommand {
         let cache = explain ? nil : PlanCache.standard(environment: environment)
         let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
                                 allowDegraded: Set(allowDegraded))
-        let loader = try makeLoader(workspace: root)
-        let resolved = try loadProfile(loader, profile)
         let options = LaunchOptions(
             workspace: root, command: argv, timeout: timeout.flatMap(parseDuration),
             allowDegraded: Set(allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
-        let plan: LaunchPlan
-        do {
-            plan = try LaunchPlan.make(profile: resolved, options: options)
-        } catch let error as SandboxError {
-            throw ExitCode(report(error))
-        }
+        let (loader, plan) = try makePlan(profile: profile, options: options)
         if explain {
             print(plan.explain(showBPF: bpf))
             print(view
@@ -110,31 +104,48 @@ struct Run: ParsableCommand {
             }
             return
         }
-        // The gate reads the workspace policy when the agent ends: a broken one is refused now,
-        // before the agent works for nothing. Its files are part of the cache key, so a plan is
-        // cached only with a policy that loads and the cached path needs no check.
-        let policyLoads: Bool
-        if view {
-            _ = try loadWorkspacePolicy(loader)
-            policyLoads = true
-        } else {
-            policyLoads = (try? loader.workspacePolicy()) != nil
-        }
-        if policyLoads { cache?.store(plan.compiled, key: key, workspace: root, cwd: cwd, searchPath: environment["PATH"] ?? "") }
+        try storePlan(plan, loader: loader, view: view, cache: cache, key: key)
         throw ExitCode(execute(plan, json: json, auditPath: audit.map(absolute),
                                view: ViewOptions(enabled: view, keep: keep, commit: commit)))
     }
 }
 
+/// Loads the profile and compiles the launch: policy errors exit 65, a refused plan its code.
+func makePlan(profile: String, options: LaunchOptions, standby: Bool = false) throws -> (PolicyLoader, LaunchPlan) {
+    let loader = try makeLoader(workspace: options.workspace)
+    let resolved = try loadProfile(loader, profile)
+    do {
+        return (loader, try LaunchPlan.make(profile: resolved, options: options, standby: standby))
+    } catch let error as SandboxError {
+        throw ExitCode(report(error))
+    }
+}
+
+/// Caches a plan for the next launch with the same key, once the workspace policy loads.
+func storePlan(_ plan: LaunchPlan, loader: PolicyLoader, view: Bool, cache: PlanCache?, key: String) throws {
+    // The gate reads the workspace policy when the agent ends: a broken one is refused now,
+    // before the agent works for nothing. Its files are part of the cache key, so a plan is
+    // cached only with a policy that loads and the cached path needs no check.
+    let policyLoads: Bool
+    if view {
+        _ = try loadWorkspacePolicy(loader)
+        policyLoads = true
+    } else {
+        policyLoads = (try? loader.workspacePolicy()) != nil
+    }
+    if policyLoads {
+        cache?.store(plan.compiled, key: key, workspace: plan.options.workspace, cwd: plan.options.cwd,
+                     searchPath: plan.options.environment["PATH"] ?? "")
+    }
+}
+
 /// Runs a bound plan and turns its ending into warden's exit status: shared by the parsed
 /// command and the cached fast path, so both behave the same.
+/// - Parameter standby: the sandbox is made for a command a later `warden run` hands over
+///   (`StandbyServer.claim`); the audit row is begun then, with that command.
 func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: String? = nil,
-             view viewOptions: ViewOptions = ViewOptions()) -> Int32 {
-    for p in plan.degraded {
-        if case let .degraded(reason) = p.state {
-            complain("running without \(p.feature) (--allow-degraded): \(reason)")
-        }
-    }
+             view viewOptions: ViewOptions = ViewOptions(), standby: StandbyServer? = nil) -> Int32 {
+    if standby == nil { warnDegraded(plan) }
     // Before the view: the ruleset, the network namespace and the audit status are made on
     // threads of their own while this one makes the view and the audit row.
     let ahead = LaunchAhead(plan: plan, view: viewOptions.enabled, control: viewOptions.enabled)
@@ -148,9 +159,22 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     if let view { ahead.viewMade(view.mount, plan: plan) }
     LaunchTiming.mark("view started")
     let housekeeping = Housekeeping(gate: view?.gate)
-    let audit = AuditSession.start(plan: plan, path: auditPath,
-                                   optedDown: viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"])
+    let optedDown = viewOptions.enabled ? [:] : ["view": "--no-view: the agent writes the workspace directly, without the gate"]
+    // The plan of the command that runs: a standby's is bound when a run claims it.
+    var plan = plan
+    // A standby's is begun when a run claims it, before the agent can be denied anything.
+    let slot = AuditSlot(standby == nil ? AuditSession.start(plan: plan, path: auditPath, optedDown: optedDown) : nil)
+    var audit: AuditSession! { slot.session }
     LaunchTiming.mark("audit started")
+    let hold: ((pid_t) -> HeldCommand?)? = standby.map { server in
+        { child in
+            guard let claimed = server.claim(child: child, view: view) else { return nil }
+            plan = claimed
+            warnDegraded(claimed)
+            slot.session = AuditSession.start(plan: claimed, path: auditPath, optedDown: optedDown)
+            return HeldCommand(plan: claimed, stdio: [0, 1, 2])
+        }
+    }
     let outcome: RunOutcome
     do {
         let control: ControlHandler? = view.map { session in
@@ -158,12 +182,16 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
                 session.submitLive(request, freezer: freezer, plan: plan, auditFile: audit.file, auditRun: audit.runID)
             }
         }
-        outcome = try Launcher.run(plan, readOnly: audit.files, view: view?.mount, control: control,
-                                   ahead: ahead, onStarted: { housekeeping.start() }, onDenial: { audit.record($0) })
+        outcome = try Launcher.run(plan, readOnly: audit?.files ?? AuditStore.prepareFiles(path: auditPath ?? AuditStore.defaultPath(workspace: plan.options.workspace)),
+                                   view: view?.mount, control: control, ahead: ahead, onStarted: { housekeeping.start() },
+                                   hold: hold, onDenial: { slot.session?.record($0) })
+    } catch is StandbyEnded {
+        _ = view?.finish(plan: plan, status: nil)
+        return 0
     } catch let error as SandboxError {
         let status = report(error)
         _ = view?.finish(plan: plan, status: nil)
-        if let line = audit.finish(nil, status: status) { complain(line) }
+        if let line = audit?.finish(nil, status: status) { complain(line) }
         return status
     } catch {
         complain("\(error)")
@@ -198,6 +226,25 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         fputs("{\"run\":\(jsonString(plan.options.runID))\(auditRun)\(gate),\"profile\":\(jsonString(plan.profile.role)),\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(gateStatus ?? outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
     }
     return gateStatus ?? outcome.exitCode
+}
+
+/// The run's audit session, set once (late for a standby) and read by the supervisor's thread.
+final class AuditSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: AuditSession?
+    init(_ session: AuditSession?) { value = session }
+    var session: AuditSession? {
+        get { lock.lock(); defer { lock.unlock() }; return value }
+        set { lock.lock(); value = newValue; lock.unlock() }
+    }
+}
+
+private func warnDegraded(_ plan: LaunchPlan) {
+    for p in plan.degraded {
+        if case let .degraded(reason) = p.state {
+            complain("running without \(p.feature) (--allow-degraded): \(reason)")
+        }
+    }
 }
 
 /// Prints a sandbox error and picks the exit status that tells scripts what kind it was.

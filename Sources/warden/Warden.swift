@@ -33,7 +33,7 @@ struct Warden: ParsableCommand {
         71 the sandbox could not be set up; 73 the gate refused a changeset;
         126 command not allowed; 127 not found.
         """,
-        subcommands: [Run.self, SubmitCommand.self, AuditCommand.self, GateCommand.self, ChangesCommand.self, ProfileCommand.self, PolicyCommand.self]
+        subcommands: [Run.self, StandbyCommand.self, SubmitCommand.self, AuditCommand.self, GateCommand.self, ChangesCommand.self, ProfileCommand.self, PolicyCommand.self]
     )
 }
 

@@ -105,7 +105,7 @@ enum warden_stage {
     WARDEN_STAGE_PDEATHSIG, WARDEN_STAGE_DUMPABLE, WARDEN_STAGE_CGROUP_JOIN,
     WARDEN_STAGE_NOTIFY_SEND, WARDEN_STAGE_MOUNT_READONLY, WARDEN_STAGE_LANDLOCK_RECEIVE,
     WARDEN_STAGE_VIEW_TREE, WARDEN_STAGE_MOUNT_VIEW, WARDEN_STAGE_VIEW_ATTACH, WARDEN_STAGE_MOUNT_HIDE,
-    WARDEN_STAGE_SETNS_NET,
+    WARDEN_STAGE_SETNS_NET, WARDEN_STAGE_COMMAND_RECEIVE,
 };
 const char *warden_stage_name(int stage);
 
@@ -159,7 +159,31 @@ struct warden_spec {
     int view_sock;             // >= 0: the view's overlay, made ahead by a root runner
                                // (warden_overlay_fsmount), arrives here (SCM_RIGHTS) and is moved
                                // into place; a message without one: mount it here after all
+    int command_sock;          // >= 0: a standby launch. path, argv, envp and the agent's stdio
+                               // arrive here (warden_send_command) after the ruleset; the child
+                               // waits for them with everything else in place
 };
+
+/// Sends a standby child its command: `blob` is the executable's path, then `argc` argv strings,
+/// then `envc` environment strings, each NUL-terminated; `fds` (0 to 3) become the agent's
+/// stdin, stdout and stderr. 0 or -errno.
+int warden_send_command(int sock, const char *blob, uint64_t len, uint32_t argc, uint32_t envc,
+                        const int *fds, int nfds);
+/// One message with up to three descriptors attached (SCM_RIGHTS). 0 or -errno.
+int warden_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/// Receives into buf (waiting for all `len` bytes on a stream) and up to `max_fds`
+/// descriptors (close-on-exec), their count in *nfds. Bytes read, 0 at EOF, or -errno.
+ssize_t warden_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *nfds);
+/// The connected peer's pid and uid (SO_PEERCRED). 0 or -errno.
+int warden_peer(int sock, pid_t *pid, uid_t *uid);
+/// accept4 with close-on-exec: the new connection's fd, or -errno.
+int warden_accept(int sock);
+/// Until the next warden_forward_signals, SIGINT, SIGTERM, SIGHUP and SIGQUIT only make the
+/// returned fd readable (a waiting standby then stops cleanly). The fd, or -errno.
+int warden_stop_signals(void);
+/// The child's side (spawn.c calls it): fills path, argv and envp from memory it maps and
+/// moves the fds onto 0-2. 0 or -errno (-EPIPE: the runner closed the socket instead).
+int warden_receive_command(int sock, const char **path, char *const **argv, char *const **envp);
 
 /// Makes a new network namespace for the calling thread and returns an fd for it, or -errno.
 /// Creating one is most of a millisecond of kernel work; a runner with the privilege does it

@@ -1,0 +1,153 @@
+import CSandbox
+import Glibc
+import WardenPolicy
+import WardenSandbox
+
+/// A standby is a launch made ahead: its view, cgroup, namespaces, mounts, Landlock ruleset
+/// and supervisor are in place, and its child waits for a command. A `warden run` with the
+/// same options (same key) hands it the command, its environment and its stdio over a unix
+/// socket in the user's plan cache, and then only relays signals and waits for the exit
+/// status. The run is otherwise the one `warden run` makes: same plan, same gate, same audit.
+enum Standby {
+    /// Everything that decides a launch besides the command and the environment's values:
+    /// the plan cache's key, and the run options the runner acts on.
+    static func key(planKey: String, timeout: Double?, json: Bool, audit: String?, view: ViewOptions) -> String {
+        planKey + "\nstandby=timeout:\(timeout.map { String($0) } ?? "-") json:\(json) audit:\(audit ?? "-")"
+            + " view:\(view.enabled) keep:\(view.keep) commit:\(view.commit.rawValue)"
+    }
+
+    static func socketPath(cache: PlanCache, key: String) -> String {
+        cache.directory + "/standby-" + PlanCache.digest(key) + ".sock"
+    }
+
+    /// What a client sends: the request kind, the key, and for a run the working directory,
+    /// the command and the environment, as counted NUL-terminated strings.
+    struct Request {
+        enum Kind: String { case run, stop }
+        var kind: Kind
+        var key: String
+        var cwd = ""
+        var argv: [String] = []
+        var environment: [String] = []
+
+        func encoded() -> [UInt8] {
+            var out: [UInt8] = []
+            func put(_ s: String) {
+                out.append(contentsOf: s.utf8)
+                out.append(0)
+            }
+            put(kind.rawValue); put(key); put(cwd)
+            put(String(argv.count)); argv.forEach(put)
+            put(String(environment.count)); environment.forEach(put)
+            return out
+        }
+
+        init(kind: Kind, key: String, cwd: String = "", argv: [String] = [], environment: [String] = []) {
+            self.kind = kind
+            self.key = key
+            self.cwd = cwd
+            self.argv = argv
+            self.environment = environment
+        }
+
+        /// Nil for anything malformed.
+        init?(decoding bytes: [UInt8]) {
+            var fields: [String] = []
+            var start = 0
+            for (i, b) in bytes.enumerated() where b == 0 {
+                fields.append(String(decoding: bytes[start..<i], as: UTF8.self))
+                start = i + 1
+            }
+            guard start == bytes.count, fields.count >= 5, let kind = Kind(rawValue: fields[0]),
+                  let argc = Int(fields[3]), argc >= 0, fields.count >= 5 + argc,
+                  let envc = Int(fields[4 + argc]), envc >= 0, fields.count == 5 + argc + envc else { return nil }
+            self.kind = kind
+            key = fields[1]
+            cwd = fields[2]
+            argv = Array(fields[4..<(4 + argc)])
+            environment = Array(fields[(5 + argc)...])
+        }
+    }
+
+    /// Replies, one byte each, before the status (four bytes) that ends an accepted run.
+    static let accepted: UInt8 = UInt8(ascii: "A"), declined: UInt8 = UInt8(ascii: "D"), stopped: UInt8 = UInt8(ascii: "S")
+
+    /// Connects to the standby at `path`; nil when there is none (or it is gone).
+    static func connect(_ path: String) -> Int32? {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { close(fd); return nil }
+        return fd
+    }
+
+    /// Sends `request`, with `fds` (the caller's stdio) attached to its first bytes.
+    static func send(_ fd: Int32, _ request: Request, fds: [Int32]) -> Bool {
+        let body = request.encoded()
+        var length = UInt64(body.count).littleEndian
+        let sent = withUnsafeBytes(of: &length) { head in
+            fds.withUnsafeBufferPointer { f in
+                warden_send_with_fds(fd, head.baseAddress, head.count, f.baseAddress, Int32(f.count))
+            }
+        }
+        return sent == 0 && writeAll(fd, body)
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            done += n
+        }
+        return true
+    }
+
+    static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            done += n
+        }
+        return out
+    }
+}
+
+/// The `warden run` side.
+enum StandbyClient {
+    /// Runs the command through the standby for `key`, if one is waiting, and returns the
+    /// exit status warden must exit with; nil: no standby took it (none is there, it was made
+    /// for another plan, or it found its view or plan out of date), so the caller launches
+    /// the command itself.
+    static func run(cache: PlanCache, key: String, argv: [String], environment: [String: String], cwd: String) -> Int32? {
+        let path = Standby.socketPath(cache: cache, key: key)
+        guard access(path, F_OK) == 0, let fd = Standby.connect(path) else { return nil }
+        defer { close(fd) }
+        var env: [String] = []
+        for (name, value) in environment { env.append(name + "=" + value) }
+        let request = Standby.Request(kind: .run, key: key, cwd: cwd, argv: argv, environment: env)
+        guard Standby.send(fd, request, fds: [0, 1, 2]), let reply = Standby.readExactly(fd, 1),
+              reply[0] == Standby.accepted else { return nil }
+        LaunchTiming.mark("standby claimed")
+        // From here the standby runs the command: signals go to it (it forwards them to the
+        // agent), and if this process dies, the standby sees EOF and ends the run.
+        var pid: pid_t = 0, uid: uid_t = 0
+        if warden_peer(fd, &pid, &uid) == 0, pid > 0 { warden_forward_signals(pid) }
+        guard let status = Standby.readExactly(fd, 4) else {
+            complain("the standby that ran the command ended without its exit status")
+            return WardenExit.internalError
+        }
+        return status.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }
+    }
+}

@@ -1,0 +1,223 @@
+import ArgumentParser
+import CSandbox
+import Glibc
+import WardenPolicy
+import WardenSandbox
+
+struct StandbyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "standby",
+        abstract: "Prepare a launch ahead, so that the next matching `warden run` starts at once.",
+        discussion: """
+        A standby makes everything a `warden run` with the same options makes (the view,
+        cgroup, namespaces, mounts, Landlock ruleset, supervisor) and then waits, in the
+        background, for a command. The next `warden run` with the same profile, workspace
+        and options hands it its command, environment and terminal, and the run is exactly
+        the one it would have made itself: same protections, same gate, same audit row.
+        After each run a fresh standby takes its place; one that waits longer than --idle
+        ends. A standby whose view or plan went out of date (the workspace changed, a
+        profile was edited) declines: the run launches itself, and a fresh standby follows.
+
+          warden standby --profile code              # then: warden run --profile code -- make
+          warden standby --profile code --stop
+
+        Only the user who made it can use it, and never from inside a sandbox.
+        """
+    )
+
+    @Option(name: .long, help: "A profile name (workspace profiles/NAME.yaml, else built-in) or a path to a .yaml file.")
+    var profile: String
+
+    @Option(name: .long, help: "The workspace root (default: the current directory).")
+    var workspace: String?
+
+    @Option(name: .long, help: "As for `warden run`: only a run with the same value uses this standby.")
+    var timeout: String?
+
+    @Option(name: .long, help: "As for `warden run` (repeatable).")
+    var allowDegraded: [String] = []
+
+    @Flag(name: .long, help: "As for `warden run`.")
+    var json = false
+
+    @Option(name: .long, help: "As for `warden run`.")
+    var audit: String?
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "As for `warden run`.")
+    var view = true
+
+    @Flag(name: .long, help: "As for `warden run`.")
+    var keep = false
+
+    @Option(name: .long, help: "As for `warden run`.")
+    var commit = CommitMode.success
+
+    @Option(name: .long, help: "End the standby if no run claims it for this long (e.g. 90s, 10m, 1h).")
+    var idle = "10m"
+
+    @Flag(name: .long, help: "End the standby made with these options instead of making one.")
+    var stop = false
+
+    @Flag(name: .long, help: .hidden)
+    var serve = false
+
+    @Option(name: .long, help: .hidden)
+    var lockFD: Int32 = -1
+
+    @Option(name: .long, help: .hidden)
+    var readyFD: Int32 = -1
+
+    func validate() throws {
+        for feature in allowDegraded where !Protection.features.contains(feature) {
+            throw ValidationError("unknown feature '\(feature)' for --allow-degraded; known: \(Protection.features.joined(separator: ", "))")
+        }
+        if let t = timeout, parseDuration(t) == nil {
+            throw ValidationError("--timeout '\(t)' is not a duration (e.g. 90s, 10m, 1h30m)")
+        }
+        if parseDuration(idle) == nil {
+            throw ValidationError("--idle '\(idle)' is not a duration (e.g. 90s, 10m, 1h)")
+        }
+    }
+
+    func run() throws {
+        let root = absolute(workspace ?? currentDirectory())
+        guard FilePaths.isDirectory(root) else {
+            complain("workspace \(root) is not a directory")
+            throw ExitCode(WardenExit.usage)
+        }
+        let environment = processEnvironment()
+        let cwd = currentDirectory()
+        guard let cache = PlanCache.standard(environment: environment) else {
+            complain("a standby needs the plan cache, and there is none (WARDEN_CACHE=off, or no directory only this user can write)")
+            throw ExitCode(WardenExit.usage)
+        }
+        let planKey = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
+                                    allowDegraded: Set(allowDegraded))
+        let viewOptions = ViewOptions(enabled: view, keep: keep, commit: commit)
+        let auditPath = audit.map(absolute)
+        let key = Standby.key(planKey: planKey, timeout: timeout.flatMap(parseDuration), json: json, audit: auditPath, view: viewOptions)
+        if stop { throw ExitCode(stopStandby(cache: cache, key: key)) }
+        let options = LaunchOptions(workspace: root, command: [], timeout: timeout.flatMap(parseDuration),
+                                    allowDegraded: Set(allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
+        let plan: LaunchPlan
+        if serve, let compiled = cache.load(key: planKey) {
+            plan = try LaunchPlan.bind(compiled, options: options, standby: true)
+        } else {
+            let (loader, made) = try makePlan(profile: profile, options: options, standby: true)
+            if let first = made.missing.first, case let .missing(reason) = first.state {
+                throw ExitCode(report(.unavailable(feature: first.feature, reason: reason)))
+            }
+            try storePlan(made, loader: loader, view: view, cache: cache, key: planKey)
+            plan = made
+        }
+        guard serve else {
+            let path = Standby.socketPath(cache: cache, key: key)
+            if let fd = Standby.connect(path) {
+                close(fd)
+                print("standby already waiting: \(path)")
+                return
+            }
+            throw ExitCode(startInBackground(path: path))
+        }
+        let server = StandbyServer(key: key, planKey: planKey, cache: cache, compiled: plan.compiled, options: options,
+                                   idle: parseDuration(idle) ?? 600, readyFD: readyFD)
+        do {
+            try server.listen(inheritedLock: lockFD)
+        } catch {
+            complain("\(error)")
+            throw ExitCode(WardenExit.refused)
+        }
+        let status = execute(plan, json: json, auditPath: auditPath, view: viewOptions, standby: server)
+        server.finish(status: status)
+        if server.claimed || server.ending == .stale { spawnSuccessor(lock: server.lockFD) }
+        throw ExitCode(status)
+    }
+
+    private func stopStandby(cache: PlanCache, key: String) -> Int32 {
+        let path = Standby.socketPath(cache: cache, key: key)
+        var fd = Standby.connect(path)
+        // One still being made (a successor holds the lock before it listens) is waited for.
+        if fd == nil, StandbyServer.isBeingMade(path) {
+            let end = monotonicSeconds() + 30
+            while fd == nil, monotonicSeconds() < end, StandbyServer.isBeingMade(path) {
+                usleep(20_000)
+                fd = Standby.connect(path)
+            }
+        }
+        guard let fd else {
+            complain("no standby is waiting for these options")
+            return 1
+        }
+        defer { close(fd) }
+        guard Standby.send(fd, Standby.Request(kind: .stop, key: key), fds: []),
+              Standby.readExactly(fd, 1) == [Standby.stopped] else {
+            complain("the standby did not stop")
+            return WardenExit.internalError
+        }
+        print("stopped")
+        return 0
+    }
+
+    /// This command again with --serve, in a session of its own; returns once it waits for a
+    /// command (or failed, having said why on our stderr).
+    private func startInBackground(path: String) -> Int32 {
+        var pipe: [Int32] = [-1, -1]
+        guard warden_pipe(&pipe) == 0 else {
+            complain("pipe: \(errnoName(errno))")
+            return WardenExit.internalError
+        }
+        let args = ["standby", "--serve", "--ready-fd", "3"] + Array(CommandLine.arguments.dropFirst(2))
+        let pid = spawnDetached(args, readyFD: pipe[1], keepStderr: true)
+        close(pipe[1])
+        defer { close(pipe[0]) }
+        guard pid > 0 else {
+            complain("cannot start the standby: \(errnoName(-pid))")
+            return WardenExit.internalError
+        }
+        if Standby.readExactly(pipe[0], 6) == Array("ready\n".utf8) {
+            print("standby ready: \(path)")
+            return 0
+        }
+        var status: Int32 = 0
+        _ = warden_wait(pid, -1, &status)
+        let code = warden_wexitstatus(status)
+        return code == 0 ? WardenExit.internalError : code
+    }
+
+    /// The standby that takes this one's place once it ran a command; it inherits the lock.
+    private func spawnSuccessor(lock: Int32) {
+        var rest = Array(CommandLine.arguments.dropFirst(2))
+        for option in ["--ready-fd", "--lock-fd"] {
+            while let i = rest.firstIndex(of: option), i + 1 < rest.count { rest.removeSubrange(i...(i + 1)) }
+        }
+        _ = spawnDetached(["standby"] + rest + ["--lock-fd", "4"], readyFD: -1, keepStderr: false, lockFD: lock)
+    }
+}
+
+/// Starts warden itself with `args` in a new session, stdin and stdout on /dev/null, stderr
+/// ours only while `keepStderr`, `readyFD` as its fd 3 and `lockFD` as its fd 4. Its pid, or -errno.
+private func spawnDetached(_ args: [String], readyFD: Int32, keepStderr: Bool, lockFD: Int32 = -1) -> pid_t {
+    var exe = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard readlink("/proc/self/exe", &exe, exe.count - 1) > 0 else { return -errno }
+    var actions = posix_spawn_file_actions_t()
+    var attr = posix_spawnattr_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawnattr_init(&attr)
+    defer {
+        posix_spawn_file_actions_destroy(&actions)
+        posix_spawnattr_destroy(&attr)
+    }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDWR, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_RDWR, 0)
+    if !keepStderr { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_RDWR, 0) }
+    if readyFD >= 0 { posix_spawn_file_actions_adddup2(&actions, readyFD, 3) }
+    if lockFD >= 0 { posix_spawn_file_actions_adddup2(&actions, lockFD, 4) }
+    // POSIX_SPAWN_SETSID (glibc 2.26): not a child of the caller's session or terminal.
+    posix_spawnattr_setflags(&attr, 0x80)
+    let path = String(cString: exe)
+    var argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, &actions, &attr, &argv, environ)
+    return rc == 0 ? pid : -rc
+}

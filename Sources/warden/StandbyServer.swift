@@ -1,0 +1,245 @@
+import CSandbox
+import Foundation
+import Glibc
+import WardenAudit
+import WardenGate
+import WardenPolicy
+import WardenSandbox
+
+/// The standby's side: listens on the key's socket, and hands the first acceptable `warden
+/// run` to the waiting child (see `Standby`).
+final class StandbyServer {
+    enum Ending {
+        /// Nobody came within the idle time, or `warden standby --stop` asked.
+        case unused
+        /// Its view or plan went out of date: a fresh standby should take its place.
+        case stale
+    }
+
+    let key: String
+    let path: String
+    private let compiled: CompiledLaunch
+    /// What the standby's own plan was bound with: the workspace, timeout and run id a claim keeps.
+    private let options: LaunchOptions
+    private let cache: PlanCache
+    private let planKey: String
+    private let idle: Double
+    private let readyFD: Int32
+    private var listener: Int32 = -1
+    private(set) var lockFD: Int32 = -1
+    /// The accepted run's connection; its status goes back on it.
+    private var client: Int32 = -1
+    private let done = ManagedAtomicFlag()
+    private(set) var ending: Ending = .unused
+    /// A run took it (its status went back, or goes back, on `client`).
+    private(set) var claimed = false
+
+    init(key: String, planKey: String, cache: PlanCache, compiled: CompiledLaunch, options: LaunchOptions,
+         idle: Double, readyFD: Int32) {
+        self.key = key
+        self.options = options
+        self.planKey = planKey
+        self.cache = cache
+        self.compiled = compiled
+        self.idle = idle
+        self.readyFD = readyFD
+        path = Standby.socketPath(cache: cache, key: key)
+    }
+
+    /// Whether a standby holds the lock for the socket at `path` (it may not listen yet).
+    static func isBeingMade(_ path: String) -> Bool {
+        let fd = open(path + ".lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
+    }
+
+    /// Takes the key's lock and listens. Throws a message for the user.
+    /// - Parameter inheritedLock: the lock, already held, handed down by the standby this one
+    ///   succeeds, so that no moment passes without one (`--stop` waits for a held lock).
+    func listen(inheritedLock: Int32) throws {
+        if inheritedLock >= 0 {
+            lockFD = inheritedLock
+            _ = fcntl(lockFD, F_SETFD, FD_CLOEXEC)
+        } else {
+            lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard lockFD >= 0 else { throw StandbyProblem("cannot open \(path).lock: \(errnoName(errno))") }
+        }
+        while inheritedLock < 0, flock(lockFD, LOCK_EX | LOCK_NB) != 0 {
+            if errno == EINTR { continue }
+            if errno == EWOULDBLOCK { throw StandbyProblem("a standby with these options is already waiting (\(path))") }
+            throw StandbyProblem("cannot lock \(path).lock: \(errnoName(errno))")
+        }
+        unlink(path)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            throw StandbyProblem("the socket path \(path) is too long for a unix socket; set WARDEN_CACHE to a shorter directory")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard listener >= 0 else { throw StandbyProblem("socket: \(errnoName(errno))") }
+        // Only the owner may connect; the cache directory is 0700 as well.
+        let old = umask(0o177)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(old)
+        guard rc == 0, Glibc.listen(listener, 8) == 0 else { throw StandbyProblem("cannot listen on \(path): \(errnoName(errno))") }
+    }
+
+    /// Called by the launcher once the sandbox waits for its command: tells whoever started
+    /// this standby that it is ready, then serves requests until one is a run it accepts.
+    func claim(child: pid_t, view: ViewSession?) -> LaunchPlan? {
+        if readyFD >= 0 {
+            // Until now its errors went to whoever started it; from now on, nobody listens.
+            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+            for fd: Int32 in 0...2 { dup2(null, fd) }
+            close(null)
+            _ = Standby.writeAll(readyFD, Array("ready\n".utf8))
+            close(readyFD)
+        }
+        // Signals end a waiting standby (its view goes); once claimed, they go to the agent.
+        let stopFD = warden_stop_signals()
+        defer { warden_forward_signals(child) }
+        let deadline = monotonicSeconds() + idle
+        while true {
+            let left = deadline - monotonicSeconds()
+            guard left > 0, warden_wait_readable(listener, stopFD, Int64(left * 1000)) == 0 else { return stop(.unused) }
+            let conn = warden_accept(listener)
+            if conn < 0 { continue }
+            guard trusted(conn), let (request, fds) = receive(conn) else {
+                close(conn)
+                continue
+            }
+            func decline(_ reply: UInt8 = Standby.declined) {
+                fds.forEach { close($0) }
+                _ = Standby.writeAll(conn, [reply])
+                close(conn)
+            }
+            guard request.key == key else { decline(); continue }
+            if request.kind == .stop { decline(Standby.stopped); return stop(.unused) }
+            // Out of date: the claimant launches the command itself, and a fresh standby follows.
+            guard cache.isCurrent(key: planKey), view.map({ $0.gate.snapshotIsCurrent($0.view.record.base) }) ?? true else {
+                decline()
+                return stop(.stale)
+            }
+            guard fds.count == 3, let plan = bind(request) else { decline(); continue }
+            close(listener)
+            listener = -1
+            unlink(path)
+            for (i, fd) in fds.enumerated() {
+                dup2(fd, Int32(i))
+                close(fd)
+            }
+            client = conn
+            claimed = true
+            _ = Standby.writeAll(conn, [Standby.accepted])
+            watch(conn)
+            return plan
+        }
+    }
+
+    /// The run's exit status to its `warden run`, which exits with it.
+    func finish(status: Int32) {
+        guard client >= 0 else { return }
+        done.set()
+        var s = status.littleEndian
+        _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, Array($0)) }
+        close(client)
+        client = -1
+    }
+
+    private func stop(_ why: Ending) -> LaunchPlan? {
+        ending = why
+        if listener >= 0 { close(listener); listener = -1 }
+        unlink(path)
+        return nil
+    }
+
+    /// The standby's plan bound to the request's command and environment, under the
+    /// standby's own run id (its view and cgroup are named by it). Nil when the command does
+    /// not bind (not found, not in the tools): the claimant launches it itself and reports it.
+    private func bind(_ request: Standby.Request) -> LaunchPlan? {
+        guard !request.argv.isEmpty, request.cwd.hasPrefix("/") else { return nil }
+        var environment: [String: String] = [:]
+        for entry in request.environment {
+            guard let eq = entry.firstIndex(of: "=") else { continue }
+            environment[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+        }
+        let bound = LaunchOptions(workspace: options.workspace, command: request.argv, timeout: options.timeout,
+                                  allowDegraded: options.allowDegraded, cwd: request.cwd,
+                                  environment: environment, runID: options.runID)
+        return try? LaunchPlan.bind(compiled, options: bound)
+    }
+
+    /// The peer must be this user, and outside every sandbox: an agent that reached the
+    /// socket would otherwise have its command run under whatever role the standby was made for.
+    private func trusted(_ conn: Int32) -> Bool {
+        var pid: pid_t = 0, uid: uid_t = 0
+        guard warden_peer(conn, &pid, &uid) == 0, pid > 0, uid == geteuid() || uid == getuid() else { return false }
+        for ns in ["pid", "mnt", "user"] {
+            guard let theirs = namespace("/proc/\(pid)/ns/\(ns)"), theirs == namespace("/proc/self/ns/\(ns)") else { return false }
+        }
+        return true
+    }
+
+    private func namespace(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 64)
+        let n = readlink(path, &buf, buf.count - 1)
+        return n > 0 ? String(cString: buf) : nil
+    }
+
+    private func receive(_ conn: Int32) -> (Standby.Request, [Int32])? {
+        // A client that connects and says nothing must not hold the standby.
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var head = [UInt8](repeating: 0, count: 8)
+        var fds: [Int32] = [-1, -1, -1]
+        var nfds: Int32 = 0
+        let n = head.withUnsafeMutableBytes { h in
+            fds.withUnsafeMutableBufferPointer { warden_recv_with_fds(conn, h.baseAddress, 8, $0.baseAddress, 3, &nfds) }
+        }
+        let got = Array(fds.prefix(Int(max(nfds, 0))))
+        let length = head.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard n == 8, length <= 16 << 20, let body = Standby.readExactly(conn, Int(length)),
+              let request = Standby.Request(decoding: body) else {
+            got.forEach { close($0) }
+            return nil
+        }
+        return (request, got)
+    }
+
+    /// A run whose `warden run` dies is ended like one whose runner dies: the standby exits,
+    /// and the kernel kills the sandbox with it (its child's parent-death signal).
+    private func watch(_ conn: Int32) {
+        let done = self.done
+        // Its own descriptor: `finish` closes the other while this read may still wait.
+        let conn = fcntl(conn, F_DUPFD_CLOEXEC, 3)
+        guard conn >= 0 else { return }
+        startBackgroundThread {
+            var byte: UInt8 = 0
+            while true {
+                let n = read(conn, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                if n > 0 { continue }
+                break
+            }
+            if !done.isSet { _exit(WardenExit.internalError) }
+        }
+    }
+}
+
+struct StandbyProblem: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// A flag one thread sets and another reads.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}

@@ -1,0 +1,125 @@
+// `warden standby`: a launch made ahead runs the next matching `warden run` under exactly the
+// protections a cold launch applies, only for its own user outside every sandbox, and never
+// with a view or plan that went out of date.
+
+import Foundation
+import Glibc
+import Testing
+
+@Suite struct StandbyTests {
+    /// A private plan cache (standbys listen there), owned by the identity.
+    func cache(_ fx: Fixture) -> [String: String] {
+        let dir = fx.base + "/cache"
+        mkdir(dir, 0o700)
+        if fx.identity == .nobody { chown(dir, Identity.nobodyID, Identity.nobodyID) }
+        return ["WARDEN_CACHE": dir]
+    }
+
+    func standby(_ fx: Fixture, _ profile: String, _ args: [String] = [], env: [String: String]) -> Outcome {
+        let argv = fx.identity.prefix + [fx.warden, "standby", "--profile", profile, "--workspace", fx.ws] + args
+        return spawn(argv, env: fx.environment(env), cwd: fx.ws, timeout: 30).wait()
+    }
+
+    /// The socket of the one standby in the cache, once it listens (a successor takes a moment).
+    func socket(_ env: [String: String], waiting seconds: Double = 15) -> String? {
+        let dir = env["WARDEN_CACHE"]!
+        let end = Date().addingTimeInterval(seconds)
+        repeat {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            if let name = names.first(where: { $0.hasPrefix("standby-") && $0.hasSuffix(".sock") }) { return dir + "/" + name }
+            usleep(20_000)
+        } while Date() < end
+        return nil
+    }
+
+    /// The run id's pid part: the runner's pid, which for a standby is not the client's.
+    func runnerPID(_ o: Outcome) -> pid_t? {
+        guard let line = o.stdout.split(separator: "\n").first(where: { $0.hasPrefix("run=") }),
+              let dash = line.lastIndex(of: "-") else { return nil }
+        return pid_t(line[line.index(after: dash)...])
+    }
+
+    @Test(arguments: Identity.all)
+    func aClaimedStandbyRunsTheCommandUnderTheSameProtections(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = cache(fx)
+        let made = standby(fx, "code", ["--idle", "60s"], env: env)
+        defer { _ = standby(fx, "code", ["--stop"], env: env) }
+        #expect(made.status == 0 && made.stdout.hasPrefix("standby ready: "), "\(made)")
+        let path = socket(env)
+        #expect(path != nil)
+
+        let child = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; echo out; echo err >&2; echo x > Sources/made; exit 0"], env: env)
+        let first = child.wait()
+        #expect(first.status == 0 && first.stdout.contains("out\n") && first.stderr.contains("err\n"), "\(first)")
+        // Served by the standby: the runner is not the process we started.
+        #expect(runnerPID(first) != nil && runnerPID(first) != child.pid, "\(first)")
+        #expect(fx.read("Sources/made") == "x\n", "committed through the gate: \(first)")
+
+        // The next run is served by its successor, with the role's limits intact: code may
+        // not write Tests/, and the agent's status is warden's.
+        _ = socket(env)
+        let denied = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; echo x > Tests/t; exit 7"], env: env)
+        let second = denied.wait()
+        #expect(second.status == 7 && !fx.exists("Tests/t") && second.stderr.contains("1 operation denied"), "\(second)")
+        #expect(runnerPID(second) != nil && runnerPID(second) != denied.pid && runnerPID(second) != runnerPID(first), "\(second)")
+    }
+
+    /// Only processes outside every sandbox get an answer: the positive control (the probe on
+    /// the host) is read and answered; the same probe inside a sandbox gets nothing.
+    @Test(arguments: Identity.all)
+    func aPeerInsideASandboxIsRefused(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = cache(fx)
+        let made = standby(fx, "code", ["--idle", "60s"], env: env)
+        defer { _ = standby(fx, "code", ["--stop"], env: env) }
+        #expect(made.status == 0, "\(made)")
+        guard let path = socket(env) else { Issue.record("no standby socket"); return }
+        let control = fx.control("unix-request", path)
+        #expect(control.stdout == "reply D\n", "\(control)")
+        let inside = fx.run(profile: fx.profile("code"), [fx.probe, "unix-request", path])
+        #expect(inside.stdout == "eof\n" || inside.stdout.hasPrefix("err connect"), "\(inside)")
+        // Still waiting, unclaimed: a host run uses it.
+        let after = fx.run(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN"], env: env)
+        #expect(after.status == 0 && runnerPID(after) != nil, "\(after)")
+    }
+
+    /// A standby's view is of the workspace as it was: once a file was added, it declines,
+    /// and the run sees the workspace as it is now.
+    @Test(arguments: Identity.all)
+    func aStandbyWhoseViewIsOutOfDateDeclines(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = cache(fx)
+        _ = fx.run(profile: "code", ["true"], env: env)
+        let made = standby(fx, "code", ["--idle", "60s"], env: env)
+        defer { _ = standby(fx, "code", ["--stop"], env: env) }
+        #expect(made.status == 0, "\(made)")
+        // A new file: the view's lower layer is the snapshot of the version before it.
+        fx.write("Sources/added.swift", "print(\"added by hand\")\n")
+        let read = fx.run(profile: "code", ["cat", "Sources/added.swift"], env: env)
+        #expect(read.status == 0 && read.stdout == "print(\"added by hand\")\n", "\(read)")
+    }
+
+    /// --stop ends it, a second --stop finds none, and --idle ends an unclaimed one by itself;
+    /// neither leaves its view behind.
+    @Test(arguments: Identity.all)
+    func standbysEndWhenStoppedOrIdle(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = cache(fx)
+        #expect(standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
+        let again = standby(fx, "code", ["--idle", "60s"], env: env)
+        #expect(again.status == 0 && again.stdout.hasPrefix("standby already waiting"), "\(again)")
+        let stopped = standby(fx, "code", ["--stop"], env: env)
+        #expect(stopped.status == 0 && stopped.stdout == "stopped\n", "\(stopped)")
+        let none = standby(fx, "code", ["--stop"], env: env)
+        #expect(none.status == 1 && none.stderr.contains("no standby is waiting"), "\(none)")
+
+        #expect(standby(fx, "code", ["--idle", "1s"], env: env).status == 0)
+        let end = Date().addingTimeInterval(15)
+        while socket(env, waiting: 0) != nil && Date() < end { usleep(50_000) }
+        #expect(socket(env, waiting: 0) == nil)
+        usleep(300_000)
+        let views = (try? FileManager.default.contentsOfDirectory(atPath: fx.path(".warden/views"))) ?? []
+        #expect(views.filter { !$0.hasPrefix(".") }.isEmpty, "\(views)")
+    }
+}
