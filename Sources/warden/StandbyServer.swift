@@ -109,6 +109,7 @@ final class StandbyServer {
             guard left > 0, warden_wait_readable(listener, stopFD, Int64(left * 1000)) == 0 else { return stop(.unused) }
             let conn = warden_accept(listener)
             if conn < 0 { continue }
+            LaunchTiming.mark("standby accepted")
             guard trusted(conn), let (request, fds) = receive(conn) else {
                 close(conn)
                 continue
@@ -119,13 +120,16 @@ final class StandbyServer {
                 close(conn)
             }
             guard request.key == key else { decline(); continue }
+            LaunchTiming.mark("request read")
             if request.kind == .stop { decline(Standby.stopped); return stop(.unused) }
             // Out of date: the claimant launches the command itself, and a fresh standby follows.
             guard cache.isCurrent(key: planKey), view.map({ $0.gate.snapshotIsCurrent($0.view.record.base) }) ?? true else {
                 decline()
                 return stop(.stale)
             }
+            LaunchTiming.mark("still current")
             guard fds.count == 3, let plan = bind(request) else { decline(); continue }
+            LaunchTiming.mark("bound")
             close(listener)
             listener = -1
             unlink(path)
@@ -144,6 +148,9 @@ final class StandbyServer {
     /// The run's exit status to its `warden run`, which exits with it.
     func finish(status: Int32) {
         guard client >= 0 else { return }
+        // On the claimant's stderr, while it waits (WARDEN_TIMING in the standby's environment).
+        LaunchTiming.mark("exit")
+        LaunchTiming.report()
         done.set()
         var s = status.littleEndian
         _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, Array($0)) }
