@@ -367,8 +367,20 @@ static void become_agent(const struct warden_spec *shared) {
         if (spec->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
             if (warden_send_fd(spec->notify_sock, (int)listener) < 0) fail(spec, WARDEN_STAGE_NOTIFY_SEND);
             close((int)listener);
-            close(spec->notify_sock);
+            if (spec->notify_sock != spec->command_sock) close(spec->notify_sock);
         }
+    }
+    // A standby's agent waits here, under every protection already, until a `warden run`
+    // hands it a command: it says it is ready, then takes the command and the caller's stdio.
+    // EOF means the standby ended unused.
+    if (spec->command_sock >= 0) {
+        int rc = warden_send_fd(spec->command_sock, -1);
+        if (rc == 0) rc = warden_receive_command(spec->command_sock, &spec->path, &spec->argv, &spec->envp);
+        if (rc < 0) {
+            errno = -rc;
+            fail(spec, WARDEN_STAGE_COMMAND_RECEIVE);
+        }
+        close(spec->command_sock);
     }
     execve(spec->path, spec->argv, spec->envp);
     fail(spec, WARDEN_STAGE_EXECVE);
@@ -398,6 +410,7 @@ static void run_init(const struct warden_spec *spec) {
     init_agent_pid = agent;
     // Only the agent sends on it: if the agent dies first, the runner must see EOF.
     if (spec->notify_sock >= 0) close(spec->notify_sock);
+    if (spec->command_sock >= 0 && spec->command_sock != spec->notify_sock) close(spec->command_sock);
     // The agent's; the runner sees EOF on it once the agent's processes are gone.
     if (spec->control_fd >= 0) close(spec->control_fd);
     struct sigaction sa;
@@ -496,19 +509,9 @@ static void child_main(const struct warden_spec *shared) {
         }
         spec->landlock_fd = fd;
     }
-    // A standby waits here, its sandbox ready but for the command, until a `warden run` hands
-    // it one; EOF means the standby ended unused.
-    if (spec->command_sock >= 0) {
-        int rc = warden_receive_command(spec->command_sock, &spec->path, &spec->argv, &spec->envp);
-        if (rc < 0) {
-            errno = -rc;
-            fail(spec, WARDEN_STAGE_COMMAND_RECEIVE);
-        }
-        if (spec->command_sock != spec->notify_sock && spec->command_sock != spec->landlock_sock)
-            close(spec->command_sock);
-    }
     if (spec->landlock_sock >= 0) {
-        if (spec->landlock_sock != spec->notify_sock) close(spec->landlock_sock);
+        if (spec->landlock_sock != spec->notify_sock && spec->landlock_sock != spec->command_sock)
+            close(spec->landlock_sock);
         spec->landlock_sock = -1;
     }
     if (spec->n_child_rules && spec->landlock_fd >= 0) add_child_rules(spec);

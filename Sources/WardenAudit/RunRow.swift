@@ -29,6 +29,15 @@ public final class RunRow: @unchecked Sendable {
     /// messages that go with that. Throws only for a failure of a store that is current.
     public static func begin(path: String, command: [String], role: String, profileFile: String, workspace: String,
                              startNS: Int64, degraded: [String], launchEvents: [AuditEvent]) throws -> RunRow? {
+        guard let row = open(path: path) else { return nil }
+        try row.insert(command: command, role: role, profileFile: profileFile, workspace: workspace,
+                       startNS: startNS, degraded: degraded, launchEvents: launchEvents)
+        return row
+    }
+
+    /// A connection to a store that is there and current, for `insert` later (a standby opens
+    /// it ahead of its run); nil as for `begin`.
+    public static func open(path: String) -> RunRow? {
         var handle: OpaquePointer?
         // No CREATE: a missing or empty file is AuditStore's to make. NOFOLLOW: the agent of
         // an earlier run may have planted a symlink where the store should be.
@@ -50,7 +59,14 @@ public final class RunRow: @unchecked Sendable {
             sqlite3_close_v2(db)
             return nil
         }
-        let row = RunRow(path: path, db: db)
+        return RunRow(path: path, db: db)
+    }
+
+    /// Inserts the run's row and its launch events in one transaction (see `begin`).
+    public func insert(command: [String], role: String, profileFile: String, workspace: String,
+                       startNS: Int64, degraded: [String], launchEvents: [AuditEvent]) throws {
+        let row = self
+        guard let db else { throw AuditError.database(path: path, operation: "begin run", code: SQLITE_MISUSE, message: "connection closed") }
         row.id = try row.transaction("begin run") {
             try row.run(AuditStore.SQL.insertRun, [
                 .text(AuditStore.jsonText(command)), .text(clean(role)), .text(clean(profileFile)),
@@ -67,7 +83,6 @@ public final class RunRow: @unchecked Sendable {
             }
             return id
         }
-        return row
     }
 
     public func finish(endNS: Int64 = AuditClock.now(), exitStatus: Int32, counts: RunCounts, auditComplete: Bool) throws {

@@ -13,6 +13,9 @@ public struct LaunchOptions: Sendable {
     public var environment: [String: String]
     public var runID: String
 
+    /// Where the agent starts: the caller's directory inside the workspace, else its root.
+    public var agentDirectory: String { FilePaths.isInside(cwd, workspace) ? cwd : workspace }
+
     public init(workspace: String, command: [String], timeout: Double?, allowDegraded: Set<String>,
                 cwd: String, environment: [String: String], runID: String) {
         self.workspace = workspace

@@ -40,10 +40,13 @@ public struct HeldCommand {
     public let plan: LaunchPlan
     /// The claiming run's stdin, stdout and stderr, for the agent.
     public let stdio: [Int32]
+    /// Called once the agent has the command (the caller's side of the hand-over).
+    public let sent: () -> Void
 
-    public init(plan: LaunchPlan, stdio: [Int32]) {
+    public init(plan: LaunchPlan, stdio: [Int32], sent: @escaping () -> Void = {}) {
         self.plan = plan
         self.stdio = stdio
+        self.sent = sent
     }
 }
 
@@ -214,19 +217,7 @@ public enum Launcher {
             }
         }
         LaunchTiming.mark("ruleset sent")
-        var wallTimeout = plan.wallTimeout
-        if let hold {
-            guard let held = hold(pid) else {
-                kill(pid, SIGKILL)
-                _ = reap(pid)
-                close(pair[0]); close(report.read); close(status.read)
-                throw StandbyEnded()
-            }
-            wallTimeout = held.plan.wallTimeout
-            // A failed send means the child is gone; the report pipe says why.
-            _ = sendCommand(pair[0], held, controlled: controlled, selfTool: selfTool?.path)
-        }
-        if channel && !supervised { close(pair[0]) }
+        if channel && !supervised && hold == nil { close(pair[0]) }
 
         // The agent sends its listener just before execve, which is itself intercepted: the
         // supervisor has to be running before the report pipe can say anything.
@@ -234,7 +225,7 @@ public enum Launcher {
         if supervised {
             var agentPID: pid_t = 0
             let listener = warden_recv_fd_pid(pair[0], &agentPID)
-            close(pair[0])
+            if hold == nil { close(pair[0]) }
             landlockLog?.creator(agentPID)
             if listener >= 0, let supervisorPolicy {
                 supervisor = try Supervisor(listener: listener, policy: supervisorPolicy,
@@ -244,6 +235,24 @@ public enum Launcher {
         }
         defer { supervisor?.stop() }
         LaunchTiming.mark("supervisor")
+        var wallTimeout = plan.wallTimeout
+        if let hold {
+            // The agent says it is ready once every protection is in force (a message without
+            // a descriptor); EOF: it failed, and the report pipe says why.
+            if warden_recv_fd(pair[0]) == -EPROTO {
+                guard let held = hold(pid) else {
+                    kill(pid, SIGKILL)
+                    _ = reap(pid)
+                    close(pair[0]); close(report.read); close(status.read)
+                    throw StandbyEnded()
+                }
+                wallTimeout = held.plan.wallTimeout
+                // A failed send means the agent is gone; the report pipe says why.
+                _ = sendCommand(pair[0], held, controlled: controlled, selfTool: selfTool?.path)
+                held.sent()
+            }
+            close(pair[0])
+        }
 
         // EOF without a report means the agent's execve succeeded.
         var failure = warden_report()
@@ -384,8 +393,7 @@ public enum Launcher {
         var childRules = (plan.childRules + viewRules).map { warden_child_rule(path: c($0.path), access: $0.access) }
         var limits = plan.rlimits.map { warden_rlimit(resource: $0.resource, value: $0.value) }
         let bpf = plan.seccomp?.bytes ?? []
-        let cwd = FilePaths.isInside(plan.options.cwd, plan.options.workspace) ? plan.options.cwd : plan.options.workspace
-        let path = c(plan.executable), cwdC = c(cwd)
+        let path = c(plan.executable), cwdC = c(plan.options.agentDirectory)
 
         return argv.withUnsafeMutableBufferPointer { argvBuf in
             envp.withUnsafeMutableBufferPointer { envBuf in

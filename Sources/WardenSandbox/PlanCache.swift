@@ -21,16 +21,22 @@ public struct PlanCache: Sendable {
     /// $XDG_CACHE_HOME/warden, ~/.cache/warden, or /var/tmp/warden-cache-UID when there is no
     /// usable home. Nil when no directory passes the ownership check.
     public static func standard(environment: [String: String]) -> PlanCache? {
+        standard { environment[$0] }
+    }
+
+    /// As `standard(environment:)`, reading the variables through `variable` (getenv: a
+    /// launch that a standby takes never builds the environment's dictionary).
+    public static func standard(_ variable: (String) -> String?) -> PlanCache? {
         let euid = geteuid()
-        if let setting = environment["WARDEN_CACHE"] {
+        if let setting = variable("WARDEN_CACHE") {
             if setting == "off" || setting.isEmpty { return nil }
             return trusted(setting, create: true, owner: euid)
         }
-        if let xdg = environment["XDG_CACHE_HOME"], xdg.hasPrefix("/"),
+        if let xdg = variable("XDG_CACHE_HOME"), xdg.hasPrefix("/"),
            let c = trusted(xdg + "/warden", create: FilePaths.isDirectory(xdg), owner: euid) {
             return c
         }
-        if let home = environment["HOME"], home.hasPrefix("/"), ownedDirectory(home, by: euid) {
+        if let home = variable("HOME"), home.hasPrefix("/"), ownedDirectory(home, by: euid) {
             let parent = home + "/.cache"
             if !FilePaths.exists(parent) { mkdir(parent, 0o700) }
             if let c = trusted(parent + "/warden", create: ownedDirectory(parent, by: euid), owner: euid) { return c }
@@ -59,11 +65,16 @@ public struct PlanCache: Sendable {
     /// and unchanged stamps compile to the same launch.
     public static func key(profile: String, workspace: String, cwd: String, environment: [String: String],
                            allowDegraded: Set<String>) -> String {
+        key(profile: profile, workspace: workspace, cwd: cwd, allowDegraded: allowDegraded.sorted()) { environment[$0] }
+    }
+
+    public static func key(profile: String, workspace: String, cwd: String, allowDegraded: [String],
+                           _ variable: (String) -> String?) -> String {
         var parts = ["exe=\(binaryIdentity())", "profile=\(profile)", "workspace=\(workspace)",
                      "uid=\(getuid()):\(geteuid()):\(getgid())", "landlock=\(warden_landlock_abi())",
-                     "PATH=\(environment["PATH"] ?? "")",
-                     "pretend=\(environment["WARDEN_PRETEND_MISSING"] ?? "")",
-                     "degraded=" + (allowDegraded.isEmpty ? "" : allowDegraded.sorted().joined(separator: ","))]
+                     "PATH=\(variable("PATH") ?? "")",
+                     "pretend=\(variable("WARDEN_PRETEND_MISSING") ?? "")",
+                     "degraded=" + (allowDegraded.isEmpty ? "" : allowDegraded.joined(separator: ","))]
         // A profile given as a path is found relative to the working directory.
         if profile.contains("/") || profile.hasSuffix(".yaml") || profile.hasSuffix(".yml") { parts.append("cwd=\(cwd)") }
         // Not joined(separator:): its first use resolves an associated type at run time.
@@ -92,7 +103,7 @@ public struct PlanCache: Sendable {
 
     /// The cached launch for `key`, or nil when there is none or anything it depends on changed.
     public func load(key: String) -> CompiledLaunch? {
-        guard var r = current(key: key) else { return nil }
+        guard var r = current(key: key)?.reader else { return nil }
         do {
             let compiled = try CompiledLaunch.decode(from: &r)
             return r.atEnd ? compiled : nil
@@ -101,14 +112,14 @@ public struct PlanCache: Sendable {
         }
     }
 
-    /// Whether the entry for `key` is there and nothing it depends on changed: what a standby
-    /// checks before it runs a command with the plan it made earlier.
-    public func isCurrent(key: String) -> Bool {
-        current(key: key) != nil
+    /// What the entry for `key` depends on, read once, so that a standby can check before
+    /// each run that nothing changed since it made its plan without reading the entry again.
+    public func stamps(key: String) -> PlanStamps? {
+        current(key: key).map { PlanStamps(stamps: $0.stamps) }
     }
 
     /// The entry's reader, past its key and stamps, when both still hold.
-    private func current(key: String) -> PlanReader? {
+    private func current(key: String) -> (reader: PlanReader, stamps: [Stamp])? {
         let fd = open(entryPath(key), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -129,7 +140,7 @@ public struct PlanCache: Sendable {
             guard try r.str() == key else { return nil }
             let stamps = try r.array { try Stamp.decode(&$0) }
             for s in stamps where s.retake() != s { return nil }
-            return r
+            return (r, stamps)
         } catch {
             return nil
         }
@@ -217,7 +228,15 @@ private func statPath(_ path: String, _ st: inout stat) -> Int32 { stat(path, &s
 
 /// What a path looked like when a plan was compiled. Content is hashed for policy files,
 /// whose edits can land within one timestamp tick of the previous version.
-struct Stamp: Equatable {
+/// A cached plan's stamps (see `PlanCache.stamps`).
+public struct PlanStamps: Sendable {
+    let stamps: [Stamp]
+
+    /// Whether every file the plan depends on is as it was.
+    public var hold: Bool { stamps.allSatisfy { $0.retake() == $0 } }
+}
+
+struct Stamp: Equatable, Sendable {
     var path: String
     var present: Bool
     var fields: [Int64]

@@ -43,13 +43,35 @@ final class AuditSession: @unchecked Sendable {
 
     /// - Parameter optedDown: protections the user turned off by a flag other than
     ///   --allow-degraded (feature: why), recorded like degraded ones.
-    static func start(plan: LaunchPlan, path: String?, optedDown: [String: String] = [:]) -> AuditSession {
+    /// - Parameter preopened: a connection to the store opened ahead (a standby's): only the
+    ///   row is inserted then.
+    static func start(plan: LaunchPlan, path: String?, optedDown: [String: String] = [:],
+                      preopened: RunRow? = nil) -> AuditSession {
         let session = AuditSession(plan: plan, file: path ?? AuditStore.defaultPath(workspace: plan.options.workspace))
         session.optedDown = optedDown
         let startNS = AuditClock.now()
         session.files = AuditStore.prepareFiles(path: session.file)
-        startBackgroundThread { session.open(startNS: startNS) }
+        startBackgroundThread { session.open(startNS: startNS, preopened: preopened) }
         return session
+    }
+
+    /// The connection `start(preopened:)` takes, opened on a thread of its own now.
+    final class Ahead: @unchecked Sendable {
+        private let ready = DispatchSemaphore(value: 0)
+        private var row: RunRow?
+
+        init(path: String) {
+            startBackgroundThread { [self] in
+                row = RunRow.open(path: path)
+                ready.signal()
+            }
+        }
+
+        var value: RunRow? {
+            ready.wait()
+            ready.signal()
+            return row
+        }
     }
 
     private init(plan: LaunchPlan, file: String) {
@@ -78,13 +100,21 @@ final class AuditSession: @unchecked Sendable {
 
     private var degradedFeatures: [String] { plan.degraded.map(\.feature) + optedDown.keys.sorted() }
 
-    private func open(startNS: Int64) {
+    private func open(startNS: Int64, preopened: RunRow?) {
         defer { opened.signal() }
         do {
             let launch = launchEvents(runID: 0, startNS: startNS)
-            if let row = try RunRow.begin(path: file, command: plan.argv, role: plan.profile.role,
-                                          profileFile: plan.profile.file, workspace: workspace, startNS: startNS,
-                                          degraded: degradedFeatures, launchEvents: launch) {
+            let row: RunRow?
+            if let preopened {
+                try preopened.insert(command: plan.argv, role: plan.profile.role, profileFile: plan.profile.file,
+                                     workspace: workspace, startNS: startNS, degraded: degradedFeatures, launchEvents: launch)
+                row = preopened
+            } else {
+                row = try RunRow.begin(path: file, command: plan.argv, role: plan.profile.role,
+                                       profileFile: plan.profile.file, workspace: workspace, startNS: startNS,
+                                       degraded: degradedFeatures, launchEvents: launch)
+            }
+            if let row {
                 lock.lock()
                 self.row = row
                 runID = row.id

@@ -45,15 +45,18 @@ enum FastRun {
         guard let profile, i < args.count - 1 else { return nil }
         let command = Array(args[(i + 1)...])
         let root = absolute(workspace ?? currentDirectory())
-        let environment = processEnvironment()
         let cwd = currentDirectory()
-        guard FilePaths.isDirectory(root), let cache = PlanCache.standard(environment: environment) else { return nil }
-        let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
-                                allowDegraded: degraded)
+        // getenv until a standby declines: its first dictionary of strings costs a launch
+        // most of a millisecond, and a standby's run needs none here.
+        let variable: (String) -> String? = { getenv($0).map { String(cString: $0) } }
+        guard FilePaths.isDirectory(root), let cache = PlanCache.standard(variable) else { return nil }
+        let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, allowDegraded: degraded.sorted(), variable)
+        LaunchTiming.mark("keyed")
         let standby = Standby.key(planKey: key, timeout: timeout, json: json, audit: audit, view: view)
-        if let status = StandbyClient.run(cache: cache, key: standby, argv: command, environment: environment, cwd: cwd) {
+        if let status = StandbyClient.run(cache: cache, key: standby, argv: command, environment: environmentEntries(), cwd: cwd) {
             return status
         }
+        let environment = processEnvironment()
         guard let compiled = cache.load(key: key) else { return nil }
         LaunchTiming.mark("plan loaded")
         let options = LaunchOptions(workspace: root, command: command, timeout: timeout, allowDegraded: degraded,

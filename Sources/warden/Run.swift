@@ -166,13 +166,18 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     let slot = AuditSlot(standby == nil ? AuditSession.start(plan: plan, path: auditPath, optedDown: optedDown) : nil)
     var audit: AuditSession! { slot.session }
     LaunchTiming.mark("audit started")
+    // A standby's connection to the store is made while it waits; only the row goes in at the claim.
+    let auditFile = auditPath ?? AuditStore.defaultPath(workspace: plan.options.workspace)
+    let auditAhead = standby == nil ? nil : AuditSession.Ahead(path: auditFile)
     let hold: ((pid_t) -> HeldCommand?)? = standby.map { server in
         { child in
             guard let claimed = server.claim(child: child, view: view) else { return nil }
             plan = claimed
-            warnDegraded(claimed)
-            slot.session = AuditSession.start(plan: claimed, path: auditPath, optedDown: optedDown)
-            return HeldCommand(plan: claimed, stdio: [0, 1, 2])
+            slot.session = AuditSession.start(plan: claimed, path: auditPath, optedDown: optedDown, preopened: auditAhead?.value)
+            return HeldCommand(plan: claimed, stdio: server.pending) {
+                server.accepted()
+                warnDegraded(claimed)
+            }
         }
     }
     let outcome: RunOutcome
@@ -203,10 +208,6 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     LaunchTiming.mark("audit finished")
     let gateStatus = view?.finish(plan: plan, status: outcome.exitCode, auditFile: audit.file, auditRun: audit.runID)
     LaunchTiming.mark("view finished")
-    // Init's namespaces and the cgroup: torn down meanwhile, waited for only now.
-    outcome.teardown?.finish()
-    housekeeping.finish()
-    LaunchTiming.mark("torn down")
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
@@ -225,7 +226,14 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         let gate = view.map { ",\"view\":\"\($0.outcome)\"" + ($0.version.map { ",\"version\":\($0)" } ?? "") } ?? ""
         fputs("{\"run\":\(jsonString(plan.options.runID))\(auditRun)\(gate),\"profile\":\(jsonString(plan.profile.role)),\"plan\":\"\(cached ? "cached" : "compiled")\",\(ending),\"status\":\(gateStatus ?? outcome.exitCode),\"intercepted\":\(outcome.intercepted),\"denied\":\(outcome.denied)}\n", stderr)
     }
-    return gateStatus ?? outcome.exitCode
+    let status = gateStatus ?? outcome.exitCode
+    // Everything the caller can observe is done: a standby's caller may go now, while init's
+    // namespaces and the cgroup (all processes already gone) are torn down.
+    standby?.finish(status: status)
+    outcome.teardown?.finish()
+    housekeeping.finish()
+    LaunchTiming.mark("torn down")
+    return status
 }
 
 /// The run's audit session, set once (late for a standby) and read by the supervisor's thread.

@@ -130,13 +130,12 @@ enum StandbyClient {
     /// exit status warden must exit with; nil: no standby took it (none is there, it was made
     /// for another plan, or it found its view or plan out of date), so the caller launches
     /// the command itself.
-    static func run(cache: PlanCache, key: String, argv: [String], environment: [String: String], cwd: String) -> Int32? {
+    /// - Parameter environment: `NAME=value` entries, as in `environ`.
+    static func run(cache: PlanCache, key: String, argv: [String], environment: [String], cwd: String) -> Int32? {
         let path = Standby.socketPath(cache: cache, key: key)
         guard access(path, F_OK) == 0, let fd = Standby.connect(path) else { return nil }
         defer { close(fd) }
-        var env: [String] = []
-        for (name, value) in environment { env.append(name + "=" + value) }
-        let request = Standby.Request(kind: .run, key: key, cwd: cwd, argv: argv, environment: env)
+        let request = Standby.Request(kind: .run, key: key, cwd: cwd, argv: argv, environment: environment)
         guard Standby.send(fd, request, fds: [0, 1, 2]), let reply = Standby.readExactly(fd, 1),
               reply[0] == Standby.accepted else { return nil }
         LaunchTiming.mark("standby claimed")

@@ -22,6 +22,8 @@ final class StandbyServer {
     /// What the standby's own plan was bound with: the workspace, timeout and run id a claim keeps.
     private let options: LaunchOptions
     private let cache: PlanCache
+    /// What the plan depends on, read once: checked before each run.
+    private let stamps: PlanStamps?
     private let planKey: String
     private let idle: Double
     private let readyFD: Int32
@@ -40,6 +42,7 @@ final class StandbyServer {
         self.options = options
         self.planKey = planKey
         self.cache = cache
+        stamps = cache.stamps(key: planKey)
         self.compiled = compiled
         self.idle = idle
         self.readyFD = readyFD
@@ -100,6 +103,10 @@ final class StandbyServer {
             _ = Standby.writeAll(readyFD, Array("ready\n".utf8))
             close(readyFD)
         }
+        let stamps = self.stamps
+        let freshness = Freshness {
+            (stamps?.hold ?? false) && (view.map { $0.gate.snapshotIsCurrent($0.view.record.base) } ?? true)
+        }
         // Signals end a waiting standby (its view goes); once claimed, they go to the agent.
         let stopFD = warden_stop_signals()
         defer { warden_forward_signals(child) }
@@ -110,7 +117,11 @@ final class StandbyServer {
             let conn = warden_accept(listener)
             if conn < 0 { continue }
             LaunchTiming.mark("standby accepted")
+            // Whether the plan and the view still hold is asked now, on a thread of its own,
+            // while this one checks the peer and reads its request.
+            freshness.start()
             guard trusted(conn), let (request, fds) = receive(conn) else {
+                _ = freshness.result()
                 close(conn)
                 continue
             }
@@ -119,11 +130,12 @@ final class StandbyServer {
                 _ = Standby.writeAll(conn, [reply])
                 close(conn)
             }
-            guard request.key == key else { decline(); continue }
             LaunchTiming.mark("request read")
+            let fresh = freshness.result()
+            guard request.key == key else { decline(); continue }
             if request.kind == .stop { decline(Standby.stopped); return stop(.unused) }
             // Out of date: the claimant launches the command itself, and a fresh standby follows.
-            guard cache.isCurrent(key: planKey), view.map({ $0.gate.snapshotIsCurrent($0.view.record.base) }) ?? true else {
+            guard fresh else {
                 decline()
                 return stop(.stale)
             }
@@ -133,16 +145,26 @@ final class StandbyServer {
             close(listener)
             listener = -1
             unlink(path)
-            for (i, fd) in fds.enumerated() {
-                dup2(fd, Int32(i))
-                close(fd)
-            }
             client = conn
             claimed = true
-            _ = Standby.writeAll(conn, [Standby.accepted])
-            watch(conn)
+            pending = fds
             return plan
         }
+    }
+
+    /// The claimant's stdio, until `accepted` makes it this process's own.
+    private(set) var pending: [Int32] = []
+
+    /// Once the agent has its command: this process's own messages go to the claimant's
+    /// stderr from now on, and the claimant hears it was accepted.
+    func accepted() {
+        for (i, fd) in pending.enumerated() {
+            dup2(fd, Int32(i))
+            close(fd)
+        }
+        pending = []
+        _ = Standby.writeAll(client, [Standby.accepted])
+        watch(client)
     }
 
     /// The run's exit status to its `warden run`, which exits with it.
@@ -151,6 +173,11 @@ final class StandbyServer {
         // On the claimant's stderr, while it waits (WARDEN_TIMING in the standby's environment).
         LaunchTiming.mark("exit")
         LaunchTiming.report()
+        // The caller's terminal or pipes are let go before the status: a caller reading the
+        // run's output until EOF must not wait for this process to exit.
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        for fd: Int32 in 0...2 { dup2(null, fd) }
+        close(null)
         done.set()
         var s = status.littleEndian
         _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, Array($0)) }
@@ -167,7 +194,8 @@ final class StandbyServer {
 
     /// The standby's plan bound to the request's command and environment, under the
     /// standby's own run id (its view and cgroup are named by it). Nil when the command does
-    /// not bind (not found, not in the tools): the claimant launches it itself and reports it.
+    /// not bind (not found, not in the tools) or would start in another directory: the
+    /// claimant launches it itself (and reports what is wrong).
     private func bind(_ request: Standby.Request) -> LaunchPlan? {
         guard !request.argv.isEmpty, request.cwd.hasPrefix("/") else { return nil }
         var environment: [String: String] = [:]
@@ -178,6 +206,8 @@ final class StandbyServer {
         let bound = LaunchOptions(workspace: options.workspace, command: request.argv, timeout: options.timeout,
                                   allowDegraded: options.allowDegraded, cwd: request.cwd,
                                   environment: environment, runID: options.runID)
+        // The agent is already in its directory: a run from elsewhere launches itself.
+        guard bound.agentDirectory == options.agentDirectory else { return nil }
         return try? LaunchPlan.bind(compiled, options: bound)
     }
 
@@ -186,11 +216,13 @@ final class StandbyServer {
     private func trusted(_ conn: Int32) -> Bool {
         var pid: pid_t = 0, uid: uid_t = 0
         guard warden_peer(conn, &pid, &uid) == 0, pid > 0, uid == geteuid() || uid == getuid() else { return false }
-        for ns in ["pid", "mnt", "user"] {
-            guard let theirs = namespace("/proc/\(pid)/ns/\(ns)"), theirs == namespace("/proc/self/ns/\(ns)") else { return false }
+        for (ns, ours) in ownNamespaces {
+            guard let theirs = namespace("/proc/\(pid)/ns/\(ns)"), theirs == ours else { return false }
         }
         return true
     }
+
+    private lazy var ownNamespaces: [(String, String?)] = ["pid", "mnt", "user"].map { ($0, namespace("/proc/self/ns/\($0)")) }
 
     private func namespace(_ path: String) -> String? {
         var buf = [CChar](repeating: 0, count: 64)
@@ -235,6 +267,31 @@ final class StandbyServer {
             }
             if !done.isSet { _exit(WardenExit.internalError) }
         }
+    }
+}
+
+/// A check a thread of its own makes each time it is started: the standby's freshness,
+/// asked while the request is read.
+final class Freshness: @unchecked Sendable {
+    private let go = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+    private var value = false
+
+    init(_ check: @escaping () -> Bool) {
+        startBackgroundThread { [self] in
+            while true {
+                go.wait()
+                value = check()
+                done.signal()
+            }
+        }
+    }
+
+    func start() { go.signal() }
+
+    /// Waits for the answer of the check `start` began.
+    func result() -> Bool {
+        done.wait()
+        return value
     }
 }
 

@@ -55,13 +55,21 @@ func absolute(_ path: String) -> String {
     return FilePaths.realPath(joined) ?? joined
 }
 
-func processEnvironment() -> [String: String] {
-    var env: [String: String] = [:]
+/// `environ` as it is: `NAME=value` entries.
+func environmentEntries() -> [String] {
+    var entries: [String] = []
     var p = environ
     while let entry = p.pointee {
-        let s = String(cString: entry)
-        if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        entries.append(String(cString: entry))
         p += 1
+    }
+    return entries
+}
+
+func processEnvironment() -> [String: String] {
+    var env: [String: String] = [:]
+    for s in environmentEntries() {
+        if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
     }
     return env
 }

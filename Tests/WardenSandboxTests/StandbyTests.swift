@@ -32,6 +32,22 @@ import Testing
         return nil
     }
 
+    /// The standby process for the fixture's workspace: its sandbox's child carries the same
+    /// command line, so the one whose parent is not a standby too.
+    func standbyPID(_ fx: Fixture) -> pid_t? {
+        func commandLine(_ pid: String) -> String {
+            (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.replacingOccurrences(of: "\0", with: " ") ?? ""
+        }
+        func parent(_ pid: String) -> String {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            guard let close = stat.lastIndex(of: ")") else { return "" }
+            return String(stat[stat.index(close, offsetBy: 2)...].split(separator: " ")[1])
+        }
+        let mine = { (pid: String) in commandLine(pid).contains("standby --serve") && commandLine(pid).contains(fx.ws) }
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }
+        return pids.first { mine($0) && !mine(parent($0)) }.flatMap { pid_t($0) }
+    }
+
     /// The run id's pid part: the runner's pid, which for a standby is not the client's.
     func runnerPID(_ o: Outcome) -> pid_t? {
         guard let line = o.stdout.split(separator: "\n").first(where: { $0.hasPrefix("run=") }),
@@ -63,6 +79,30 @@ import Testing
         let second = denied.wait()
         #expect(second.status == 7 && !fx.exists("Tests/t") && second.stderr.contains("1 operation denied"), "\(second)")
         #expect(runnerPID(second) != nil && runnerPID(second) != denied.pid && runnerPID(second) != runnerPID(first), "\(second)")
+
+        // The audit has the claimant's command, status and denial, like a run of its own.
+        let runs = spawn(fx.identity.prefix + [fx.warden, "audit", "--workspace", fx.ws, "--runs", "--limit", "1", "--json"],
+                         env: fx.environment(env), cwd: fx.ws).wait()
+        #expect(runs.stdout.contains("\"command\":[\"sh\",\"-c\",\"echo run=$WARDEN_RUN; echo x > Tests/t; exit 7\"]")
+                    && runs.stdout.contains("\"exit_status\":7") && runs.stdout.contains("\"denied\":{\"write\":1}"), "\(runs)")
+    }
+
+    /// A standby's agent already stands in the directory the standby was made from: a run
+    /// from another one (here a subdirectory) launches itself, and starts where it was asked.
+    @Test(arguments: Identity.all)
+    func aRunFromAnotherDirectoryLaunchesItself(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = cache(fx)
+        #expect(standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
+        defer { _ = standby(fx, "code", ["--stop"], env: env) }
+        let argv = fx.identity.prefix + [fx.warden, "run", "--profile", "code", "--workspace", fx.ws, "--", "sh", "-c", "pwd; echo run=$WARDEN_RUN"]
+        let child = spawn(argv, env: fx.environment(env), cwd: fx.path("Sources"))
+        let o = child.wait()
+        #expect(o.status == 0 && o.stdout.hasPrefix(fx.path("Sources") + "\n") && runnerPID(o) == child.pid, "\(o)")
+        // Still there for a run from where it was made.
+        let served = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN"], env: env)
+        let p = served.wait()
+        #expect(p.status == 0 && runnerPID(p) != served.pid, "\(p)")
     }
 
     /// Only processes outside every sandbox get an answer: the positive control (the probe on
@@ -113,6 +153,17 @@ import Testing
         #expect(stopped.status == 0 && stopped.stdout == "stopped\n", "\(stopped)")
         let none = standby(fx, "code", ["--stop"], env: env)
         #expect(none.status == 1 && none.stderr.contains("no standby is waiting"), "\(none)")
+
+        // SIGTERM ends a waiting one as cleanly as --stop.
+        #expect(standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
+        if let pid = standbyPID(fx) {
+            kill(pid, SIGTERM)
+            let end = Date().addingTimeInterval(15)
+            while kill(pid, 0) == 0 && Date() < end { usleep(20_000) }
+            #expect(kill(pid, 0) != 0 && socket(env, waiting: 0) == nil)
+        } else {
+            Issue.record("no standby process for \(fx.ws)")
+        }
 
         #expect(standby(fx, "code", ["--idle", "1s"], env: env).status == 0)
         let end = Date().addingTimeInterval(15)
