@@ -479,6 +479,14 @@ static void child_main(const struct warden_spec *shared) {
         if (spec->parent_control[i] >= 0) close(spec->parent_control[i]);
     }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(spec, WARDEN_STAGE_PDEATHSIG);
+    if (spec->null_stdio) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0) fail(spec, WARDEN_STAGE_COMMAND_RECEIVE);
+        for (int fd = 0; fd < 3; fd++) {
+            if (dup2(null, fd) < 0) fail(spec, WARDEN_STAGE_COMMAND_RECEIVE);
+        }
+        close(null);
+    }
     if (spec->netns_fd >= 0) {
         if (setns(spec->netns_fd, CLONE_NEWNET) < 0) fail(spec, WARDEN_STAGE_SETNS_NET);
         close(spec->netns_fd);

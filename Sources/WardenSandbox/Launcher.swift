@@ -410,6 +410,7 @@ public enum Launcher {
                                 spec.netns_fd = netnsFD
                                 spec.view_sock = viewSock
                                 spec.command_sock = commandSock
+                                spec.null_stdio = commandSock >= 0 ? 1 : 0
                                 spec.map_user = plan.mapUser ? 1 : 0
                                 spec.outer_uid = getuid()
                                 spec.outer_gid = getgid()

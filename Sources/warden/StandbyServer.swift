@@ -74,9 +74,12 @@ final class StandbyServer {
             throw StandbyProblem("cannot lock \(path).lock: \(errnoName(errno))")
         }
         unlink(path)
+        unlink(path + ".new")
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
+        // Bound under another name until the sandbox is ready (`claim`), so that a run never
+        // waits for a standby still being made: it finds none and launches itself.
+        let bytes = Array((path + ".new").utf8)
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
             throw StandbyProblem("the socket path \(path) is too long for a unix socket; set WARDEN_CACHE to a shorter directory")
         }
@@ -95,6 +98,7 @@ final class StandbyServer {
     /// Called by the launcher once the sandbox waits for its command: tells whoever started
     /// this standby that it is ready, then serves requests until one is a run it accepts.
     func claim(child: pid_t, view: ViewSession?) -> LaunchPlan? {
+        rename(path + ".new", path)
         if readyFD >= 0 {
             // Until now its errors went to whoever started it; from now on, nobody listens.
             let null = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -189,6 +193,7 @@ final class StandbyServer {
         ending = why
         if listener >= 0 { close(listener); listener = -1 }
         unlink(path)
+        unlink(path + ".new")
         return nil
     }
 

@@ -146,7 +146,11 @@ import Testing
     func standbysEndWhenStoppedOrIdle(_ id: Identity) {
         let fx = Fixture(id)
         let env = cache(fx)
-        #expect(standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
+        // Made from a command substitution, which reads its output to EOF: nothing the
+        // standby leaves running may hold the caller's pipe.
+        let script = "out=$(\(fx.warden) standby --profile code --workspace \(fx.ws) --idle 60s 2>&1); echo \"$out\""
+        let made = spawn(fx.identity.prefix + ["/bin/sh", "-c", script], env: fx.environment(env), cwd: fx.ws, timeout: 20).wait()
+        #expect(made.status == 0 && !made.timedOut && made.stdout.hasPrefix("standby ready: "), "\(made)")
         let again = standby(fx, "code", ["--idle", "60s"], env: env)
         #expect(again.status == 0 && again.stdout.hasPrefix("standby already waiting"), "\(again)")
         let stopped = standby(fx, "code", ["--stop"], env: env)

@@ -159,6 +159,8 @@ struct warden_spec {
     int view_sock;             // >= 0: the view's overlay, made ahead by a root runner
                                // (warden_overlay_fsmount), arrives here (SCM_RIGHTS) and is moved
                                // into place; a message without one: mount it here after all
+    int null_stdio;            // a standby: 0-2 are /dev/null in the sandbox until the command's
+                               // stdio arrives (whoever started the standby must not be held)
     int command_sock;          // >= 0: a standby launch. path, argv, envp and the agent's stdio
                                // arrive here (warden_send_command) after the ruleset; the child
                                // waits for them with everything else in place
