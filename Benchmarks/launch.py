@@ -192,9 +192,10 @@ def stop_standbys(variants, cwd):
 
 
 def warden_argv(warden, profile, ws, cmd, degraded):
+    """`degraded` may hold "standby": then --no-standby (a cold launch even where one waits)."""
     extra = []
     for feature in degraded:
-        extra += ["--allow-degraded", feature]
+        extra += ["--no-standby"] if feature == "standby" else ["--allow-degraded", feature]
     return [warden, "run", "--profile", profile, "--workspace", ws] + extra + ["--"] + cmd
 
 
@@ -218,7 +219,7 @@ def startup_variants(warden, tmp, ws, degraded, notes):
     diag_help = Variant("startup", "warden --help (no launch)", [warden, "--help"], "diag")
     diag_explain = None
     for p in PROFILES:
-        v = Variant("startup", f"warden --profile {p}", warden_argv(warden, p, ws, true, degraded), "warden", p)
+        v = Variant("startup", f"warden --profile {p}", warden_argv(warden, p, ws, true, degraded + ["standby"]), "warden", p)
         rc, err = probe(v.argv, ws)
         if rc == 126:
             path = write_profile(tmp, f"{p}-bench", p, ["/bin/true", "/usr/bin/true"])
@@ -235,7 +236,7 @@ def startup_variants(warden, tmp, ws, degraded, notes):
         vs.append(v)
     for v in [v for v in vs if v.kind == "warden" and v.status == "ok"]:
         prof = v.argv[v.argv.index("--profile") + 1]
-        s = Variant("startup", v.name + " (standby)", v.argv, "warden", v.profile)
+        s = Variant("startup", v.name + " (standby)", [a for a in v.argv if a != "--no-standby"], "warden", v.profile)
         s.standby = standby_argv(warden, prof, ws, degraded)
         if start_standby(s, ws):
             check(s, ws)
@@ -267,7 +268,7 @@ def workload_variants(warden, tmp, ws, degraded, notes):
     groups = []
     for section, cmd, ok in WORKLOADS:
         vs = [Variant(section, "bare", cmd, "bare", ok_codes=ok),
-              Variant(section, f"warden --profile {label}", warden_argv(warden, profile, ws, cmd, degraded),
+              Variant(section, f"warden --profile {label}", warden_argv(warden, profile, ws, cmd, degraded + ["standby"]),
                       "warden", FULL_ENFORCEMENT, ok_codes=ok)]
         for v in vs:
             v.probe_rc, v.probe_err = check(v, ws)

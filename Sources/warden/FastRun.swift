@@ -4,7 +4,7 @@ import WardenSandbox
 
 /// The launch path for a plan already in the cache. It accepts only the plain shape
 /// `run --profile P [--workspace DIR] [--timeout D] [--allow-degraded F]... [--json] [--[no-]view]
-/// [--keep] [--commit MODE] -- CMD...`
+/// [--keep] [--commit MODE] [--no-standby] -- CMD...`
 /// and returns nil for anything else (help, --explain, errors, a cache miss), so that the full
 /// command line parser handles every case that needs a message. The argument parser builds its
 /// command tree through runtime reflection, which costs more than the sandbox set-up itself.
@@ -13,6 +13,7 @@ enum FastRun {
         guard args.first == "run" else { return nil }
         var profile: String?, workspace: String?, timeout: Double?, json = false, audit: String?
         var degraded: Set<String> = []
+        var useStandby = true
         var view = ViewOptions()
         var i = 1
         func value() -> String? {
@@ -34,6 +35,7 @@ enum FastRun {
             case "--view": view.enabled = true
             case "--no-view": view.enabled = false
             case "--keep": view.keep = true
+            case "--no-standby": useStandby = false
             case "--commit":
                 guard let v = value(), let mode = CommitMode(rawValue: v) else { return nil }
                 view.commit = mode
@@ -53,7 +55,7 @@ enum FastRun {
         let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, allowDegraded: degraded.sorted(), variable)
         LaunchTiming.mark("keyed")
         let standby = Standby.key(planKey: key, timeout: timeout, json: json, audit: audit, view: view)
-        if let status = StandbyClient.run(cache: cache, key: standby, argv: command, environment: environmentEntries(), cwd: cwd) {
+        if useStandby, let status = StandbyClient.run(cache: cache, key: standby, argv: command, environment: environmentEntries(), cwd: cwd) {
             return status
         }
         let environment = processEnvironment()

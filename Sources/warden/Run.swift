@@ -61,6 +61,9 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "When to submit the view's changes to the gate: success (the agent exited 0), always, never.")
     var commit = CommitMode.success
 
+    @Flag(name: .long, help: "Launch the command here even if a standby (warden standby) waits for these options.")
+    var noStandby = false
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
     var command: [String] = []
 
