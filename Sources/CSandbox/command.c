@@ -179,8 +179,7 @@ int warden_accept(int sock) {
 static int stop_pipe[2] = {-1, -1};
 
 static void stop_requested(int sig) {
-    (void)sig;
-    char byte = 1;
+    char byte = (char)sig;
     if (stop_pipe[1] >= 0) (void)!write(stop_pipe[1], &byte, 1);
 }
 

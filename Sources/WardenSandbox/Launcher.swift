@@ -309,8 +309,12 @@ public enum Launcher {
         supervisor = nil
         landlockLog?.stop()
         LaunchTiming.mark("supervisor stopped")
-        return RunOutcome(ending: ending, outOfMemory: cgroup?.oomKilled ?? false,
-                          intercepted: counts.0, denied: counts.1, forkRefusals: cgroup?.forkRefusals ?? 0,
+        let oom = cgroup?.oomKilled ?? false
+        LaunchTiming.mark("oom read")
+        let refusals = cgroup?.forkRefusals ?? 0
+        LaunchTiming.mark("refusals read")
+        return RunOutcome(ending: ending, outOfMemory: oom,
+                          intercepted: counts.0, denied: counts.1, forkRefusals: refusals,
                           auditGaps: landlockLog?.gaps ?? [], teardown: exitLeft)
     }
 

@@ -233,6 +233,12 @@ final class AuditSession: @unchecked Sendable {
     }
 
     /// Limits the run hit, then the run's row; returns the line for stderr, if any.
+    /// Once the run's row exists (or the store failed): `runID` is final.
+    func waitOpened() {
+        opened.wait()
+        opened.signal()
+    }
+
     func finish(_ outcome: RunOutcome?, status: Int32) -> String? {
         opened.wait()
         opened.signal()

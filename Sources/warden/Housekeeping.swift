@@ -34,6 +34,13 @@ final class Housekeeping: @unchecked Sendable {
     /// At exit: waits for the work only when the trash has piled up.
     func finish() {
         guard started, (gate?.trashedViews() ?? 0) > Self.backlog else { return }
+        wait()
+    }
+
+    /// Starts the work if need be and waits for it: a standby does it all before it says it
+    /// is ready, so that none of it runs alongside the run it takes.
+    func wait() {
+        start()
         done.wait()
         done.signal()
     }

@@ -174,6 +174,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     let auditAhead = standby == nil ? nil : AuditSession.Ahead(path: auditFile)
     let hold: ((pid_t) -> HeldCommand?)? = standby.map { server in
         { child in
+            housekeeping.wait()
             guard let claimed = server.claim(child: child, view: view) else { return nil }
             plan = claimed
             slot.session = AuditSession.start(plan: claimed, path: auditPath, optedDown: optedDown, preopened: auditAhead?.value)
@@ -207,10 +208,18 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         return WardenExit.internalError
     }
     LaunchTiming.mark("agent done")
-    if let line = audit.finish(outcome, status: outcome.exitCode) { complain(line) }
+    // The view goes to the gate on a thread of its own while this one finishes the audit row:
+    // both need only the run's audit id. Their messages come out in the usual order after.
+    audit.waitOpened()
+    let viewEnd = view.map { session in
+        ViewEnd(session, plan: plan, status: outcome.exitCode, auditFile: audit.file, auditRun: audit.runID)
+    }
+    let auditLine = audit.finish(outcome, status: outcome.exitCode)
     LaunchTiming.mark("audit finished")
-    let gateStatus = view?.finish(plan: plan, status: outcome.exitCode, auditFile: audit.file, auditRun: audit.runID)
+    let gateStatus = viewEnd?.wait()
     LaunchTiming.mark("view finished")
+    if let auditLine { complain(auditLine) }
+    viewEnd?.lines.forEach { complain($0) }
     switch outcome.ending {
     case let .timedOut(seconds):
         complain("timed out after \(formatSeconds(seconds)); killed the whole process tree")
@@ -237,6 +246,28 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     housekeeping.finish()
     LaunchTiming.mark("torn down")
     return status
+}
+
+/// `ViewSession.finish` on a thread of its own, its messages kept for the caller to print.
+final class ViewEnd: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var status: Int32?
+    private(set) var lines: [String] = []
+
+    init(_ session: ViewSession, plan: LaunchPlan, status: Int32, auditFile: String, auditRun: Int64?) {
+        session.say = { [unowned self] in lines.append($0) }
+        startBackgroundThread { [self] in
+            self.status = session.finish(plan: plan, status: status, auditFile: auditFile, auditRun: auditRun)
+            session.say = { complain($0) }
+            done.signal()
+        }
+    }
+
+    /// The status `finish` returned, once it has.
+    func wait() -> Int32? {
+        done.wait()
+        return status
+    }
 }
 
 /// The run's audit session, set once (late for a standby) and read by the supervisor's thread.

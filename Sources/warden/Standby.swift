@@ -69,7 +69,7 @@ enum Standby {
         }
     }
 
-    /// Replies, one byte each, before the status (four bytes) that ends an accepted run.
+    /// Replies, one byte each; `accepted` comes with the status (four bytes) at the run's end.
     static let accepted: UInt8 = UInt8(ascii: "A"), declined: UInt8 = UInt8(ascii: "D"), stopped: UInt8 = UInt8(ascii: "S")
 
     /// Connects to the standby at `path`; nil when there is none (or it is gone).
@@ -126,8 +126,8 @@ enum Standby {
 
 /// The `warden run` side.
 enum StandbyClient {
-    /// Runs the command through the standby for `key`, if one is waiting, and returns the
-    /// exit status warden must exit with; nil: no standby took it (none is there, it was made
+    /// Runs the command through the standby for `key`, if one is waiting, and exits with the
+    /// run's status; nil: no standby took it (none is there, it was made
     /// for another plan, or it found its view or plan out of date), so the caller launches
     /// the command itself.
     /// - Parameter environment: `NAME=value` entries, as in `environ`.
@@ -136,17 +136,29 @@ enum StandbyClient {
         guard access(path, F_OK) == 0, let fd = Standby.connect(path) else { return nil }
         defer { close(fd) }
         let request = Standby.Request(kind: .run, key: key, cwd: cwd, argv: argv, environment: environment)
-        guard Standby.send(fd, request, fds: [0, 1, 2]), let reply = Standby.readExactly(fd, 1),
-              reply[0] == Standby.accepted else { return nil }
-        LaunchTiming.mark("standby claimed")
-        // From here the standby runs the command: signals go to it (it forwards them to the
-        // agent), and if this process dies, the standby sees EOF and ends the run.
+        // Signals go to the standby from now on: it passes them to the agent, also those that
+        // come while it is still taking the command. If this process dies, the standby sees
+        // EOF and ends the run.
         var pid: pid_t = 0, uid: uid_t = 0
         if warden_peer(fd, &pid, &uid) == 0, pid > 0 { warden_forward_signals(pid) }
+        // One byte says "declined"; an accepted run answers only at its end, the acceptance
+        // with the status, so that this process sleeps through the run.
+        guard Standby.send(fd, request, fds: [0, 1, 2]), let reply = Standby.readExactly(fd, 1),
+              reply[0] == Standby.accepted else {
+            warden_forward_signals(0)
+            return nil
+        }
         guard let status = Standby.readExactly(fd, 4) else {
             complain("the standby that ran the command ended without its exit status")
             return WardenExit.internalError
         }
-        return status.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }
+        let code = status.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }
+        // Nothing of this process needs tearing down (no store, no threads): _exit skips the
+        // runtime's exit handlers, a third of a millisecond of a launch this short.
+        LaunchTiming.mark("exit")
+        LaunchTiming.report()
+        fflush(stdout)
+        fflush(stderr)
+        _exit(code)
     }
 }

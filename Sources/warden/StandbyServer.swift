@@ -112,7 +112,8 @@ final class StandbyServer {
             (stamps?.hold ?? false) && (view.map { $0.gate.snapshotIsCurrent($0.view.record.base) } ?? true)
         }
         // Signals end a waiting standby (its view goes); once claimed, they go to the agent.
-        let stopFD = warden_stop_signals()
+        stopFD = warden_stop_signals()
+        self.child = child
         defer { warden_forward_signals(child) }
         let deadline = monotonicSeconds() + idle
         while true {
@@ -156,18 +157,24 @@ final class StandbyServer {
         }
     }
 
+    /// Where stop signals land while waiting (see warden_stop_signals), and the sandbox's child.
+    private var stopFD: Int32 = -1
+    private var child: pid_t = 0
+
     /// The claimant's stdio, until `accepted` makes it this process's own.
     private(set) var pending: [Int32] = []
 
     /// Once the agent has its command: this process's own messages go to the claimant's
-    /// stderr from now on, and the claimant hears it was accepted.
+    /// stderr from now on.
     func accepted() {
         for (i, fd) in pending.enumerated() {
             dup2(fd, Int32(i))
             close(fd)
         }
         pending = []
-        _ = Standby.writeAll(client, [Standby.accepted])
+        // A signal the claimant passed on while the command was being taken is the agent's.
+        var sig: UInt8 = 0
+        while stopFD >= 0, read(stopFD, &sig, 1) == 1 { kill(child, Int32(sig)) }
         watch(client)
     }
 
@@ -184,7 +191,7 @@ final class StandbyServer {
         close(null)
         done.set()
         var s = status.littleEndian
-        _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, Array($0)) }
+        _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, [Standby.accepted] + Array($0)) }
         close(client)
         client = -1
     }

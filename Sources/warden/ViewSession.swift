@@ -28,6 +28,8 @@ final class ViewSession {
     let view: View
     let gate: Gate
     let options: ViewOptions
+    /// Where `finish` says what became of the changes (stderr unless the caller collects it).
+    var say: (String) -> Void = { complain($0) }
     /// Set by `finish`: for the JSON summary.
     private(set) var outcome = "none"
     private(set) var version: Int64?
@@ -80,7 +82,7 @@ final class ViewSession {
         guard submit else {
             let why = status == nil || status == 0 ? "--commit never" : "the agent exited with \(status!)"
             keep(.kept, "not submitted: \(why)")
-            complain("\(count) not submitted (\(why)); kept: warden changes \(view.run), then warden gate apply --view \(view.run)")
+            say("\(count) not submitted (\(why)); kept: warden changes \(view.run), then warden gate apply --view \(view.run)")
             return nil
         }
         let policy: WorkspacePolicy
@@ -89,8 +91,8 @@ final class ViewSession {
                 .workspacePolicy()
         } catch {
             keep(.kept, "the workspace policy is invalid: \(error)")
-            complain("\(error)")
-            complain("nothing was applied (the workspace policy must be fixed first); the view is kept: warden changes \(view.run)")
+            say("\(error)")
+            say("nothing was applied (the workspace policy must be fixed first); the view is kept: warden changes \(view.run)")
             return WardenExit.policy
         }
         let validator = GateValidator(profile: plan.profile, policy: policy)
@@ -104,9 +106,9 @@ final class ViewSession {
             let result = try gate.submit(checked, validator: validator, run: run, reporting: reporting)
             version = result.seq
             outcome = "committed"
-            if let human = result.handEdits { complain("hand edits in the workspace recorded first as version \(human) (by human)") }
-            complain("committed \(count) as workspace version \(result.seq) (base \(view.record.base))")
-            for w in result.warnings { complain(w) }
+            if let human = result.handEdits { say("hand edits in the workspace recorded first as version \(human) (by human)") }
+            say("committed \(count) as workspace version \(result.seq) (base \(view.record.base))")
+            for w in result.warnings { say(w) }
             if options.keep { keep(.committed, nil, committed: result.seq) } else { try? view.discard() }
             // The next view starts from this version: its snapshot is made now, while this run
             // is ending anyway, rather than when the next agent starts.
@@ -114,12 +116,12 @@ final class ViewSession {
             return nil
         } catch let rejection as GateRejection {
             keep(.rejected, rejection.description)
-            complain(rejection.description)
-            complain("nothing was applied; the view is kept: warden changes \(view.run)")
+            say(rejection.description)
+            say("nothing was applied; the view is kept: warden changes \(view.run)")
             return status == 0 ? WardenExit.gateRejected : nil
         } catch {
             keep(.kept, "\(error)")
-            complain("the gate failed: \(error); nothing was applied, the view is kept: warden changes \(view.run)")
+            say("the gate failed: \(error); nothing was applied, the view is kept: warden changes \(view.run)")
             return WardenExit.internalError
         }
     }

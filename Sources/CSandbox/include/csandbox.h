@@ -180,8 +180,9 @@ ssize_t warden_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_
 int warden_peer(int sock, pid_t *pid, uid_t *uid);
 /// accept4 with close-on-exec: the new connection's fd, or -errno.
 int warden_accept(int sock);
-/// Until the next warden_forward_signals, SIGINT, SIGTERM, SIGHUP and SIGQUIT only make the
-/// returned fd readable (a waiting standby then stops cleanly). The fd, or -errno.
+/// Until the next warden_forward_signals, SIGINT, SIGTERM, SIGHUP and SIGQUIT only write
+/// their number (one byte) to the returned fd, non-blocking (a waiting standby then stops
+/// cleanly; one that was being claimed passes them on). The fd, or -errno.
 int warden_stop_signals(void);
 /// The child's side (spawn.c calls it): fills path, argv and envp from memory it maps and
 /// moves the fds onto 0-2. 0 or -errno (-EPIPE: the runner closed the socket instead).
