@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct command_header {
@@ -192,4 +193,17 @@ int warden_stop_signals(void) {
     const int stopping[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     for (size_t i = 0; i < sizeof stopping / sizeof *stopping; i++) sigaction(stopping[i], &sa, NULL);
     return stop_pipe[0];
+}
+
+int warden_peer_pidfd(int sock) {
+    int pidfd = -1;
+    socklen_t len = sizeof pidfd;
+    // SO_PEERPIDFD (Linux 6.5): the peer as it was at connect(), immune to pid reuse.
+    if (getsockopt(sock, SOL_SOCKET, 77, &pidfd, &len) < 0) return -errno;
+    return pidfd;
+}
+
+int warden_pidfd_alive(int pidfd) {
+    // pidfd_send_signal(pidfd, 0): 0 while that very process exists.
+    return syscall(424, pidfd, 0, NULL, 0) == 0 ? 1 : 0;
 }

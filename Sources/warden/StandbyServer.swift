@@ -228,10 +228,15 @@ final class StandbyServer {
     private func trusted(_ conn: Int32) -> Bool {
         var pid: pid_t = 0, uid: uid_t = 0
         guard warden_peer(conn, &pid, &uid) == 0, pid > 0, uid == geteuid() || uid == getuid() else { return false }
+        // The namespaces are read through /proc/PID; the peer's pidfd, still alive after, proves
+        // that PID was the peer and not a process that reused its number.
+        let pidfd = warden_peer_pidfd(conn)
+        guard pidfd >= 0 else { return false }
+        defer { close(pidfd) }
         for (ns, ours) in ownNamespaces {
             guard let theirs = namespace("/proc/\(pid)/ns/\(ns)"), theirs == ours else { return false }
         }
-        return true
+        return warden_pidfd_alive(pidfd) == 1
     }
 
     private lazy var ownNamespaces: [(String, String?)] = ["pid", "mnt", "user"].map { ($0, namespace("/proc/self/ns/\($0)")) }

@@ -178,6 +178,10 @@ int warden_send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
 ssize_t warden_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *nfds);
 /// The connected peer's pid and uid (SO_PEERCRED). 0 or -errno.
 int warden_peer(int sock, pid_t *pid, uid_t *uid);
+/// A pidfd for the connected peer as it was at connect() (SO_PEERPIDFD), or -errno.
+int warden_peer_pidfd(int sock);
+/// 1 while the process `pidfd` names exists, else 0.
+int warden_pidfd_alive(int pidfd);
 /// accept4 with close-on-exec: the new connection's fd, or -errno.
 int warden_accept(int sock);
 /// Until the next warden_forward_signals, SIGINT, SIGTERM, SIGHUP and SIGQUIT only write
