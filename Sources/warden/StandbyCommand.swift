@@ -9,19 +9,27 @@ struct StandbyCommand: ParsableCommand {
         commandName: "standby",
         abstract: "Prepare a launch ahead, so that the next matching `warden run` starts at once.",
         discussion: """
-        A standby makes everything a `warden run` with the same options makes (the view,
-        cgroup, namespaces, mounts, Landlock ruleset, supervisor) and then waits, in the
-        background, for a command. The next `warden run` with the same profile, workspace
-        and options hands it its command, environment and terminal, and the run is exactly
-        the one it would have made itself: same protections, same gate, same audit row.
-        After each run a fresh standby takes its place; one that waits longer than --idle
-        ends. A standby whose view or plan went out of date (the workspace changed, a
-        profile was edited) declines: the run launches itself, and a fresh standby follows.
+        A standby makes everything a `warden run` with the same options
+        makes (the view, cgroup, namespaces, mounts, Landlock ruleset,
+        seccomp, supervisor) and then waits, in the background, for a
+        command. The next `warden run` with the same profile, workspace
+        and options hands it its command, environment and terminal, and
+        the run is the one it would have made itself: same protections,
+        same gate, same audit row, about half the launch time.
 
-          warden standby --profile code              # then: warden run --profile code -- make
+        After each run a fresh standby takes its place; one that waits
+        longer than --idle ends. A standby declines (the run launches
+        itself) when its view or plan went out of date (the workspace
+        changed, a profile was edited), when the run comes from another
+        directory, or when the command does not bind (not found, not in
+        the tools). `warden run --no-standby` always launches itself.
+
+          warden standby --profile code    # prints "standby ready: SOCKET"
+          warden run --profile code -- make
           warden standby --profile code --stop
 
-        Only the user who made it can use it, and never from inside a sandbox.
+        Only the user who made it can use it, and never from inside a
+        sandbox. SIGTERM, SIGINT and SIGHUP end a waiting standby cleanly.
         """
     )
 

@@ -21,10 +21,8 @@ final class StandbyServer {
     private let compiled: CompiledLaunch
     /// What the standby's own plan was bound with: the workspace, timeout and run id a claim keeps.
     private let options: LaunchOptions
-    private let cache: PlanCache
     /// What the plan depends on, read once: checked before each run.
     private let stamps: PlanStamps?
-    private let planKey: String
     private let idle: Double
     private let readyFD: Int32
     private var listener: Int32 = -1
@@ -40,8 +38,6 @@ final class StandbyServer {
          idle: Double, readyFD: Int32) {
         self.key = key
         self.options = options
-        self.planKey = planKey
-        self.cache = cache
         stamps = cache.stamps(key: planKey)
         self.compiled = compiled
         self.idle = idle

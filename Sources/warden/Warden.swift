@@ -24,6 +24,7 @@ struct Warden: ParsableCommand {
         abstract: "Run agents under role profiles the kernel enforces.",
         discussion: """
         Launch:   warden run --profile code -- make test
+        Prepare:  warden standby --profile code   (the next such run starts at once)
         Inspect:  warden run --profile code --explain -- make test
         Author:   warden policy lint profiles/mine.yaml
         Profiles: warden profile list | warden profile show code
