@@ -25,7 +25,9 @@ public struct RunOutcome: Sendable {
     public var teardown: SandboxExit?
 
     /// The status warden exits with: the agent's own, 128+N for a signal, 124 for a timeout.
-    public var exitCode: Int32 {
+    public var exitCode: Int32 { Self.exitCode(ending) }
+
+    public static func exitCode(_ ending: Ending) -> Int32 {
         switch ending {
         case let .exited(code): return code
         case let .signaled(sig): return 128 + sig
@@ -46,6 +48,8 @@ public enum Launcher {
     /// - Parameter ahead: the plan's kernel work, started by the caller before its own
     ///   preparations (`LaunchAhead`); made here if nil or made for another view or control.
     /// - Parameter onStarted: called once the agent's command is running (its execve done).
+    /// - Parameter onExited: called once the agent has exited and nothing of the sandbox runs
+    ///   any more (not after a timeout), before the supervisor and the cgroup are wound up.
     /// - Parameter hold: a standby launch. The sandbox is made as usual, and the child waits in
     ///   it for its command until `hold` (given the child's pid) returns one; nil: nobody came,
     ///   and `run` throws `StandbyEnded`. `plan`'s own command is not used.
@@ -55,6 +59,7 @@ public enum Launcher {
     public static func run(_ plan: LaunchPlan, readOnly: [String] = [], view: ViewMount? = nil,
                            control: ControlHandler? = nil, ahead: LaunchAhead? = nil,
                            onStarted: () -> Void = {}, hold: ((pid_t) -> HeldCommand?)? = nil,
+                           onExited: (RunOutcome.Ending) -> Void = { _ in },
                            onDenial: @escaping @Sendable (Denial) -> Void = { _ in }) throws -> RunOutcome {
         if let first = plan.missing.first, case let .missing(reason) = first.state {
             throw SandboxError.unavailable(feature: first.feature, reason: reason)
@@ -283,6 +288,7 @@ public enum Launcher {
         if waited < 0 { throw SandboxError.setup(stage: "wait", errno: -waited) }
         close(status.read)
         ending = warden_wifsignaled(raw) != 0 ? .signaled(warden_wtermsig(raw)) : .exited(warden_wexitstatus(raw))
+        onExited(ending)
         supervisor?.stop()
         let counts = supervisor?.counts ?? (0, 0)
         supervisor = nil

@@ -43,34 +43,40 @@ final class AuditSession: @unchecked Sendable {
 
     /// - Parameter optedDown: protections the user turned off by a flag other than
     ///   --allow-degraded (feature: why), recorded like degraded ones.
-    /// - Parameter preopened: a connection to the store opened ahead (a standby's): only the
-    ///   row is inserted then.
+    /// - Parameter ahead: a connection to the store opened ahead, and the thread that opened
+    ///   it (a standby's): only the row is inserted then, on that thread.
     static func start(plan: LaunchPlan, path: String?, optedDown: [String: String] = [:],
-                      preopened: RunRow? = nil) -> AuditSession {
+                      ahead: Ahead? = nil) -> AuditSession {
         let session = AuditSession(plan: plan, file: path ?? AuditStore.defaultPath(workspace: plan.options.workspace))
         session.optedDown = optedDown
         let startNS = AuditClock.now()
         session.files = AuditStore.prepareFiles(path: session.file)
-        startBackgroundThread { session.open(startNS: startNS, preopened: preopened) }
+        if let ahead {
+            ahead.run { session.open(startNS: startNS, preopened: $0) }
+        } else {
+            startBackgroundThread { session.open(startNS: startNS, preopened: nil) }
+        }
         return session
     }
 
-    /// The connection `start(preopened:)` takes, opened on a thread of its own now.
+    /// A connection to the store, opened now on a thread that then waits to insert the run's
+    /// row with it (`start(ahead:)`): a claimed standby starts no thread and opens nothing.
     final class Ahead: @unchecked Sendable {
-        private let ready = DispatchSemaphore(value: 0)
-        private var row: RunRow?
+        private let go = DispatchSemaphore(value: 0)
+        private var work: ((RunRow?) -> Void)?
 
         init(path: String) {
             startBackgroundThread { [self] in
-                row = RunRow.open(path: path)
-                ready.signal()
+                let row = RunRow.open(path: path)
+                go.wait()
+                work?(row)
             }
         }
 
-        var value: RunRow? {
-            ready.wait()
-            ready.signal()
-            return row
+        /// Runs `body` with the connection (nil: the store is not simply there), once.
+        func run(_ body: @escaping (RunRow?) -> Void) {
+            work = body
+            go.signal()
         }
     }
 

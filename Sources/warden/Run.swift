@@ -177,12 +177,21 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
             housekeeping.wait()
             guard let claimed = server.claim(child: child, view: view) else { return nil }
             plan = claimed
-            slot.session = AuditSession.start(plan: claimed, path: auditPath, optedDown: optedDown, preopened: auditAhead?.value)
+            slot.session = AuditSession.start(plan: claimed, path: auditPath, optedDown: optedDown, ahead: auditAhead)
             return HeldCommand(plan: claimed, stdio: server.pending) {
                 server.accepted()
                 warnDegraded(claimed)
             }
         }
+    }
+    // The view goes to the gate on a thread of its own as soon as the agent has exited, while
+    // this one winds up the supervisor, reads the cgroup and finishes the audit row: they need
+    // only the run's audit id. Their messages come out in the usual order after.
+    var viewEnd: ViewEnd?
+    func endView(_ ending: RunOutcome.Ending) {
+        guard let view, viewEnd == nil else { return }
+        audit.waitOpened()
+        viewEnd = ViewEnd(view, plan: plan, status: RunOutcome.exitCode(ending), auditFile: audit.file, auditRun: audit.runID)
     }
     let outcome: RunOutcome
     do {
@@ -193,7 +202,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         }
         outcome = try Launcher.run(plan, readOnly: audit?.files ?? AuditStore.prepareFiles(path: auditPath ?? AuditStore.defaultPath(workspace: plan.options.workspace)),
                                    view: view?.mount, control: control, ahead: ahead, onStarted: { housekeeping.start() },
-                                   hold: hold, onDenial: { slot.session?.record($0) })
+                                   hold: hold, onExited: { endView($0) }, onDenial: { slot.session?.record($0) })
     } catch is StandbyEnded {
         _ = view?.finish(plan: plan, status: nil)
         return 0
@@ -208,12 +217,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
         return WardenExit.internalError
     }
     LaunchTiming.mark("agent done")
-    // The view goes to the gate on a thread of its own while this one finishes the audit row:
-    // both need only the run's audit id. Their messages come out in the usual order after.
-    audit.waitOpened()
-    let viewEnd = view.map { session in
-        ViewEnd(session, plan: plan, status: outcome.exitCode, auditFile: audit.file, auditRun: audit.runID)
-    }
+    endView(outcome.ending)
     let auditLine = audit.finish(outcome, status: outcome.exitCode)
     LaunchTiming.mark("audit finished")
     let gateStatus = viewEnd?.wait()
