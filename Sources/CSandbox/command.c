@@ -103,25 +103,10 @@ static char *take(char **p, char *end) {
 
 int warden_receive_command(int sock, const char **path, char *const **argv, char *const **envp) {
     struct command_header h;
-    struct iovec iov = {&h, sizeof h};
-    union { char buf[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } u;
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = u.buf;
-    msg.msg_controllen = sizeof u.buf;
-    ssize_t n;
-    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
-    if (n < 0) return -errno;
-    if (n == 0) return -EPIPE;
     int fds[3] = {-1, -1, -1}, nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            if (nfds > 3) return -EPROTO;
-            memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
-        }
-    }
+    ssize_t n = warden_recv_with_fds(sock, &h, sizeof h, fds, 3, &nfds);
+    if (n < 0) return (int)n;
+    if (n == 0) return -EPIPE;
     if (n != sizeof h || h.len == 0 || h.len > MAX_COMMAND || h.argc == 0 ||
         (uint64_t)h.argc + h.envc > h.len)
         return -EPROTO;

@@ -126,15 +126,7 @@ public struct PlanCache: Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(),
               st.st_mode & 0o022 == 0, st.st_size > 0, st.st_size < 16 << 20 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return nil }
-            done += n
-        }
-        guard bytes.starts(with: Self.magic) else { return nil }
+        guard let bytes = readExactly(fd, Int(st.st_size)), bytes.starts(with: Self.magic) else { return nil }
         var r = PlanReader(bytes, from: Self.magic.count)
         do {
             guard try r.str() == key else { return nil }

@@ -27,6 +27,55 @@ struct Run: ParsableCommand {
         """
     )
 
+    @OptionGroup var launch: LaunchArguments
+
+    @Flag(name: .long, help: "Print exactly which protections and rules would be in force, and do not run.")
+    var explain = false
+
+    @Flag(name: .long, help: "With --explain, also print the seccomp program.")
+    var bpf = false
+
+    @Flag(name: .long, help: "Launch the command here even if a standby (warden standby) waits for these options.")
+    var noStandby = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
+    var command: [String] = []
+
+    func run() throws {
+        var argv = command
+        if argv.first == "--" { argv.removeFirst() }
+        guard !argv.isEmpty else {
+            throw ValidationError("no command: warden run --profile \(launch.profile) -- CMD [ARGS...]")
+        }
+        let root = try launch.root()
+        let environment = processEnvironment()
+        let cwd = currentDirectory()
+        let cache = explain ? nil : PlanCache.standard(environment: environment)
+        let key = PlanCache.key(profile: launch.profile, workspace: root, cwd: cwd, environment: environment,
+                                allowDegraded: Set(launch.allowDegraded))
+        let options = LaunchOptions(
+            workspace: root, command: argv, timeout: launch.timeout.flatMap(parseDuration),
+            allowDegraded: Set(launch.allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
+        let (loader, plan) = try makePlan(profile: launch.profile, options: options)
+        if explain {
+            print(plan.explain(showBPF: bpf))
+            print(launch.view
+                ? "view: private overlay of \(root) over the snapshot of its current version; at exit the changes go to the gate (--commit \(launch.commit.rawValue)\(launch.keep ? ", --keep" : "")), and on `warden submit` from inside (fd 3, WARDEN_CONTROL_FD; warden itself runs there as $WARDEN_EXE)"
+                : "view: none (--no-view): the agent writes its zones in the workspace directly, without the gate")
+            if !plan.missing.isEmpty {
+                complain("this launch would be refused: " + plan.missing.map(\.feature).joined(separator: ", ") + " missing")
+                throw ExitCode(WardenExit.refused)
+            }
+            return
+        }
+        try storePlan(plan, loader: loader, view: launch.view, cache: cache, key: key)
+        throw ExitCode(execute(plan, json: launch.json, auditPath: launch.audit.map(absolute), view: launch.viewOptions))
+    }
+}
+
+/// The options `warden run` and `warden standby` share: a standby serves only runs whose
+/// values are the same.
+struct LaunchArguments: ParsableArguments {
     @Option(name: .long, help: "A profile name (workspace profiles/NAME.yaml, else built-in) or a path to a .yaml file.")
     var profile: String
 
@@ -38,12 +87,6 @@ struct Run: ParsableCommand {
 
     @Option(name: .long, help: "Run without this protection when the machine lacks it (repeatable).")
     var allowDegraded: [String] = []
-
-    @Flag(name: .long, help: "Print exactly which protections and rules would be in force, and do not run.")
-    var explain = false
-
-    @Flag(name: .long, help: "With --explain, also print the seccomp program.")
-    var bpf = false
 
     @Flag(name: .long, help: "Print a JSON summary of the run on stderr when it ends.")
     var json = false
@@ -61,12 +104,6 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "When to submit the view's changes to the gate: success (the agent exited 0), always, never.")
     var commit = CommitMode.success
 
-    @Flag(name: .long, help: "Launch the command here even if a standby (warden standby) waits for these options.")
-    var noStandby = false
-
-    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
-    var command: [String] = []
-
     func validate() throws {
         for feature in allowDegraded where !Protection.features.contains(feature) {
             throw ValidationError("unknown feature '\(feature)' for --allow-degraded; known: \(Protection.features.joined(separator: ", "))")
@@ -76,40 +113,16 @@ struct Run: ParsableCommand {
         }
     }
 
-    func run() throws {
-        var argv = command
-        if argv.first == "--" { argv.removeFirst() }
-        guard !argv.isEmpty else {
-            throw ValidationError("no command: warden run --profile \(profile) -- CMD [ARGS...]")
-        }
+    var viewOptions: ViewOptions { ViewOptions(enabled: view, keep: keep, commit: commit) }
+
+    /// The workspace, absolute and real; a usage error (exit 64) if it is not a directory.
+    func root() throws -> String {
         let root = absolute(workspace ?? currentDirectory())
         guard FilePaths.isDirectory(root) else {
             complain("workspace \(root) is not a directory")
             throw ExitCode(WardenExit.usage)
         }
-        let environment = processEnvironment()
-        let cwd = currentDirectory()
-        let cache = explain ? nil : PlanCache.standard(environment: environment)
-        let key = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
-                                allowDegraded: Set(allowDegraded))
-        let options = LaunchOptions(
-            workspace: root, command: argv, timeout: timeout.flatMap(parseDuration),
-            allowDegraded: Set(allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
-        let (loader, plan) = try makePlan(profile: profile, options: options)
-        if explain {
-            print(plan.explain(showBPF: bpf))
-            print(view
-                ? "view: private overlay of \(root) over the snapshot of its current version; at exit the changes go to the gate (--commit \(commit.rawValue)\(keep ? ", --keep" : "")), and on `warden submit` from inside (fd 3, WARDEN_CONTROL_FD; warden itself runs there as $WARDEN_EXE)"
-                : "view: none (--no-view): the agent writes its zones in the workspace directly, without the gate")
-            if !plan.missing.isEmpty {
-                complain("this launch would be refused: " + plan.missing.map(\.feature).joined(separator: ", ") + " missing")
-                throw ExitCode(WardenExit.refused)
-            }
-            return
-        }
-        try storePlan(plan, loader: loader, view: view, cache: cache, key: key)
-        throw ExitCode(execute(plan, json: json, auditPath: audit.map(absolute),
-                               view: ViewOptions(enabled: view, keep: keep, commit: commit)))
+        return root
     }
 }
 

@@ -111,17 +111,6 @@ enum Standby {
         return true
     }
 
-    static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return nil }
-            done += n
-        }
-        return out
-    }
 }
 
 /// The `warden run` side.
@@ -143,12 +132,12 @@ enum StandbyClient {
         if warden_peer(fd, &pid, &uid) == 0, pid > 0 { warden_forward_signals(pid) }
         // One byte says "declined"; an accepted run answers only at its end, the acceptance
         // with the status, so that this process sleeps through the run.
-        guard Standby.send(fd, request, fds: [0, 1, 2]), let reply = Standby.readExactly(fd, 1),
+        guard Standby.send(fd, request, fds: [0, 1, 2]), let reply = readExactly(fd, 1),
               reply[0] == Standby.accepted else {
             warden_forward_signals(0)
             return nil
         }
-        guard let status = Standby.readExactly(fd, 4) else {
+        guard let status = readExactly(fd, 4) else {
             complain("the standby that ran the command ended without its exit status")
             return WardenExit.internalError
         }

@@ -33,32 +33,8 @@ struct StandbyCommand: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: "A profile name (workspace profiles/NAME.yaml, else built-in) or a path to a .yaml file.")
-    var profile: String
-
-    @Option(name: .long, help: "The workspace root (default: the current directory).")
-    var workspace: String?
-
-    @Option(name: .long, help: "As for `warden run`: only a run with the same value uses this standby.")
-    var timeout: String?
-
-    @Option(name: .long, help: "As for `warden run` (repeatable).")
-    var allowDegraded: [String] = []
-
-    @Flag(name: .long, help: "As for `warden run`.")
-    var json = false
-
-    @Option(name: .long, help: "As for `warden run`.")
-    var audit: String?
-
-    @Flag(name: .long, inversion: .prefixedNo, help: "As for `warden run`.")
-    var view = true
-
-    @Flag(name: .long, help: "As for `warden run`.")
-    var keep = false
-
-    @Option(name: .long, help: "As for `warden run`.")
-    var commit = CommitMode.success
+    /// A run uses this standby only when its values of these are the same.
+    @OptionGroup var launch: LaunchArguments
 
     @Option(name: .long, help: "End the standby if no run claims it for this long (e.g. 90s, 10m, 1h).")
     var idle = "10m"
@@ -76,46 +52,36 @@ struct StandbyCommand: ParsableCommand {
     var readyFD: Int32 = -1
 
     func validate() throws {
-        for feature in allowDegraded where !Protection.features.contains(feature) {
-            throw ValidationError("unknown feature '\(feature)' for --allow-degraded; known: \(Protection.features.joined(separator: ", "))")
-        }
-        if let t = timeout, parseDuration(t) == nil {
-            throw ValidationError("--timeout '\(t)' is not a duration (e.g. 90s, 10m, 1h30m)")
-        }
         if parseDuration(idle) == nil {
             throw ValidationError("--idle '\(idle)' is not a duration (e.g. 90s, 10m, 1h)")
         }
     }
 
     func run() throws {
-        let root = absolute(workspace ?? currentDirectory())
-        guard FilePaths.isDirectory(root) else {
-            complain("workspace \(root) is not a directory")
-            throw ExitCode(WardenExit.usage)
-        }
+        let root = try launch.root()
         let environment = processEnvironment()
         let cwd = currentDirectory()
         guard let cache = PlanCache.standard(environment: environment) else {
             complain("a standby needs the plan cache, and there is none (WARDEN_CACHE=off, or no directory only this user can write)")
             throw ExitCode(WardenExit.usage)
         }
-        let planKey = PlanCache.key(profile: profile, workspace: root, cwd: cwd, environment: environment,
-                                    allowDegraded: Set(allowDegraded))
-        let viewOptions = ViewOptions(enabled: view, keep: keep, commit: commit)
-        let auditPath = audit.map(absolute)
-        let key = Standby.key(planKey: planKey, timeout: timeout.flatMap(parseDuration), json: json, audit: auditPath, view: viewOptions)
+        let planKey = PlanCache.key(profile: launch.profile, workspace: root, cwd: cwd, environment: environment,
+                                    allowDegraded: Set(launch.allowDegraded))
+        let viewOptions = launch.viewOptions
+        let auditPath = launch.audit.map(absolute)
+        let key = Standby.key(planKey: planKey, timeout: launch.timeout.flatMap(parseDuration), json: launch.json, audit: auditPath, view: viewOptions)
         if stop { throw ExitCode(stopStandby(cache: cache, key: key)) }
-        let options = LaunchOptions(workspace: root, command: [], timeout: timeout.flatMap(parseDuration),
-                                    allowDegraded: Set(allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
+        let options = LaunchOptions(workspace: root, command: [], timeout: launch.timeout.flatMap(parseDuration),
+                                    allowDegraded: Set(launch.allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
         let plan: LaunchPlan
         if serve, let compiled = cache.load(key: planKey) {
             plan = try LaunchPlan.bind(compiled, options: options, standby: true)
         } else {
-            let (loader, made) = try makePlan(profile: profile, options: options, standby: true)
+            let (loader, made) = try makePlan(profile: launch.profile, options: options, standby: true)
             if let first = made.missing.first, case let .missing(reason) = first.state {
                 throw ExitCode(report(.unavailable(feature: first.feature, reason: reason)))
             }
-            try storePlan(made, loader: loader, view: view, cache: cache, key: planKey)
+            try storePlan(made, loader: loader, view: launch.view, cache: cache, key: planKey)
             plan = made
         }
         guard serve else {
@@ -135,7 +101,7 @@ struct StandbyCommand: ParsableCommand {
             complain("\(error)")
             throw ExitCode(WardenExit.refused)
         }
-        let status = execute(plan, json: json, auditPath: auditPath, view: viewOptions, standby: server)
+        let status = execute(plan, json: launch.json, auditPath: auditPath, view: viewOptions, standby: server)
         server.finish(status: status)
         if server.claimed || server.ending == .stale { spawnSuccessor(lock: server.lockFD) }
         throw ExitCode(status)
@@ -158,7 +124,7 @@ struct StandbyCommand: ParsableCommand {
         }
         defer { close(fd) }
         guard Standby.send(fd, Standby.Request(kind: .stop, key: key), fds: []),
-              Standby.readExactly(fd, 1) == [Standby.stopped] else {
+              readExactly(fd, 1) == [Standby.stopped] else {
             complain("the standby did not stop")
             return WardenExit.internalError
         }
@@ -182,7 +148,7 @@ struct StandbyCommand: ParsableCommand {
             complain("cannot start the standby: \(errnoName(-pid))")
             return WardenExit.internalError
         }
-        if Standby.readExactly(pipe[0], 6) == Array("ready\n".utf8) {
+        if readExactly(pipe[0], 6) == Array("ready\n".utf8) {
             print("standby ready: \(path)")
             return 0
         }

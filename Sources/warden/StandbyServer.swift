@@ -255,7 +255,7 @@ final class StandbyServer {
         }
         let got = Array(fds.prefix(Int(max(nfds, 0))))
         let length = head.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard n == 8, length <= 16 << 20, let body = Standby.readExactly(conn, Int(length)),
+        guard n == 8, length <= 16 << 20, let body = readExactly(conn, Int(length)),
               let request = Standby.Request(decoding: body) else {
             got.forEach { close($0) }
             return nil

@@ -6,16 +6,33 @@ import Foundation
 import Glibc
 import Testing
 
+/// A fixture with a plan cache of its own and a standby waiting for `code` runs in its
+/// workspace; the standby is stopped when this goes.
+final class Waiting {
+    let fx: Fixture
+    let env: [String: String]
+    /// What `warden standby` said.
+    let made: Outcome
+
+    init(_ id: Identity) {
+        fx = Fixture(id)
+        env = StandbyTests.cache(fx)
+        made = StandbyTests.standby(fx, "code", ["--idle", "60s"], env: env)
+    }
+
+    deinit { _ = StandbyTests.standby(fx, "code", ["--stop"], env: env) }
+}
+
 @Suite struct StandbyTests {
     /// A private plan cache (standbys listen there), owned by the identity.
-    func cache(_ fx: Fixture) -> [String: String] {
+    static func cache(_ fx: Fixture) -> [String: String] {
         let dir = fx.base + "/cache"
         mkdir(dir, 0o700)
         if fx.identity == .nobody { chown(dir, Identity.nobodyID, Identity.nobodyID) }
         return ["WARDEN_CACHE": dir]
     }
 
-    func standby(_ fx: Fixture, _ profile: String, _ args: [String] = [], env: [String: String]) -> Outcome {
+    static func standby(_ fx: Fixture, _ profile: String, _ args: [String] = [], env: [String: String]) -> Outcome {
         let argv = fx.identity.prefix + [fx.warden, "standby", "--profile", profile, "--workspace", fx.ws] + args
         return spawn(argv, env: fx.environment(env), cwd: fx.ws, timeout: 30).wait()
     }
@@ -57,11 +74,9 @@ import Testing
 
     @Test(arguments: Identity.all)
     func aClaimedStandbyRunsTheCommandUnderTheSameProtections(_ id: Identity) {
-        let fx = Fixture(id)
-        let env = cache(fx)
-        let made = standby(fx, "code", ["--idle", "60s"], env: env)
-        defer { _ = standby(fx, "code", ["--stop"], env: env) }
-        #expect(made.status == 0 && made.stdout.hasPrefix("standby ready: "), "\(made)")
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0 && waiting.made.stdout.hasPrefix("standby ready: "), "\(waiting.made)")
         let path = socket(env)
         #expect(path != nil)
 
@@ -91,10 +106,9 @@ import Testing
     /// from another one (here a subdirectory) launches itself, and starts where it was asked.
     @Test(arguments: Identity.all)
     func aRunFromAnotherDirectoryLaunchesItself(_ id: Identity) {
-        let fx = Fixture(id)
-        let env = cache(fx)
-        #expect(standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
-        defer { _ = standby(fx, "code", ["--stop"], env: env) }
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0, "\(waiting.made)")
         let argv = fx.identity.prefix + [fx.warden, "run", "--profile", "code", "--workspace", fx.ws, "--", "sh", "-c", "pwd; echo run=$WARDEN_RUN"]
         let child = spawn(argv, env: fx.environment(env), cwd: fx.path("Sources"))
         let o = child.wait()
@@ -109,11 +123,9 @@ import Testing
     /// the host) is read and answered; the same probe inside a sandbox gets nothing.
     @Test(arguments: Identity.all)
     func aPeerInsideASandboxIsRefused(_ id: Identity) {
-        let fx = Fixture(id)
-        let env = cache(fx)
-        let made = standby(fx, "code", ["--idle", "60s"], env: env)
-        defer { _ = standby(fx, "code", ["--stop"], env: env) }
-        #expect(made.status == 0, "\(made)")
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0, "\(waiting.made)")
         guard let path = socket(env) else { Issue.record("no standby socket"); return }
         let control = fx.control("unix-request", path)
         #expect(control.stdout == "reply D\n", "\(control)")
@@ -128,12 +140,9 @@ import Testing
     /// and the run sees the workspace as it is now.
     @Test(arguments: Identity.all)
     func aStandbyWhoseViewIsOutOfDateDeclines(_ id: Identity) {
-        let fx = Fixture(id)
-        let env = cache(fx)
-        _ = fx.run(profile: "code", ["true"], env: env)
-        let made = standby(fx, "code", ["--idle", "60s"], env: env)
-        defer { _ = standby(fx, "code", ["--stop"], env: env) }
-        #expect(made.status == 0, "\(made)")
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0, "\(waiting.made)")
         // A new file: the view's lower layer is the snapshot of the version before it.
         fx.write("Sources/added.swift", "print(\"added by hand\")\n")
         let read = fx.run(profile: "code", ["cat", "Sources/added.swift"], env: env)
@@ -145,21 +154,21 @@ import Testing
     @Test(arguments: Identity.all)
     func standbysEndWhenStoppedOrIdle(_ id: Identity) {
         let fx = Fixture(id)
-        let env = cache(fx)
+        let env = Self.cache(fx)
         // Made from a command substitution, which reads its output to EOF: nothing the
         // standby leaves running may hold the caller's pipe.
         let script = "out=$(\(fx.warden) standby --profile code --workspace \(fx.ws) --idle 60s 2>&1); echo \"$out\""
         let made = spawn(fx.identity.prefix + ["/bin/sh", "-c", script], env: fx.environment(env), cwd: fx.ws, timeout: 20).wait()
         #expect(made.status == 0 && !made.timedOut && made.stdout.hasPrefix("standby ready: "), "\(made)")
-        let again = standby(fx, "code", ["--idle", "60s"], env: env)
+        let again = Self.standby(fx, "code", ["--idle", "60s"], env: env)
         #expect(again.status == 0 && again.stdout.hasPrefix("standby already waiting"), "\(again)")
-        let stopped = standby(fx, "code", ["--stop"], env: env)
+        let stopped = Self.standby(fx, "code", ["--stop"], env: env)
         #expect(stopped.status == 0 && stopped.stdout == "stopped\n", "\(stopped)")
-        let none = standby(fx, "code", ["--stop"], env: env)
+        let none = Self.standby(fx, "code", ["--stop"], env: env)
         #expect(none.status == 1 && none.stderr.contains("no standby is waiting"), "\(none)")
 
         // SIGTERM ends a waiting one as cleanly as --stop.
-        #expect(standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
+        #expect(Self.standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
         if let pid = standbyPID(fx) {
             kill(pid, SIGTERM)
             let end = Date().addingTimeInterval(15)
@@ -169,7 +178,7 @@ import Testing
             Issue.record("no standby process for \(fx.ws)")
         }
 
-        #expect(standby(fx, "code", ["--idle", "1s"], env: env).status == 0)
+        #expect(Self.standby(fx, "code", ["--idle", "1s"], env: env).status == 0)
         let end = Date().addingTimeInterval(15)
         while socket(env, waiting: 0) != nil && Date() < end { usleep(50_000) }
         #expect(socket(env, waiting: 0) == nil)
