@@ -102,6 +102,39 @@ final class Waiting {
                     && runs.stdout.contains("\"exit_status\":7") && runs.stdout.contains("\"denied\":{\"write\":1}"), "\(runs)")
     }
 
+    /// The run a standby serves has what a cold run's agent has: its control channel (fd 3)
+    /// for `warden submit` mid-run.
+    @Test(arguments: Identity.all)
+    func aServedRunSubmitsMidRunLikeAnyOther(_ id: Identity) {
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0, "\(waiting.made)")
+        let script = "echo v1 > Sources/mid.swift; \(submitLine); echo v2 > Sources/mid.swift; echo run=$WARDEN_RUN"
+        let child = fx.start(profile: "code", ["sh", "-c", script], env: env)
+        let o = child.wait()
+        #expect(o.status == 0 && o.stdout.contains("reply: committed ") && runnerPID(o) != child.pid, "\(o)")
+        #expect(fx.read("Sources/mid.swift") == "v2\n", "the exit commits what changed after the submit: \(o)")
+    }
+
+    /// --timeout counts from the command, not from when the standby was made, and still
+    /// kills the whole tree.
+    @Test(arguments: Identity.all)
+    func aServedRunsTimeoutStartsWithItsCommand(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = Self.cache(fx)
+        let made = Self.standby(fx, "code", ["--idle", "60s", "--timeout", "2s"], env: env)
+        defer { _ = Self.standby(fx, "code", ["--timeout", "2s", "--stop"], env: env) }
+        #expect(made.status == 0, "\(made)")
+        sleep(3)
+        let inTime = fx.start(profile: "code", ["sh", "-c", "sleep 0.5; echo run=$WARDEN_RUN"], options: ["--timeout", "2s"], env: env)
+        let o = inTime.wait()
+        #expect(o.status == 0 && runnerPID(o) != nil && runnerPID(o) != inTime.pid, "\(o)")
+        _ = socket(env)
+        let late = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; sleep 30"], options: ["--timeout", "2s"], env: env)
+        let p = late.wait()
+        #expect(p.status == 124 && p.elapsed < 15 && runnerPID(p) != late.pid, "\(p)")
+    }
+
     /// A standby's agent already stands in the directory the standby was made from: a run
     /// from another one (here a subdirectory) launches itself, and starts where it was asked.
     @Test(arguments: Identity.all)
