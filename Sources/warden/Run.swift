@@ -213,11 +213,12 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
                 session.submitLive(request, freezer: freezer, plan: plan, auditFile: audit.file, auditRun: audit.runID)
             }
         }
-        outcome = try Launcher.run(plan, readOnly: audit?.files ?? AuditStore.prepareFiles(path: auditPath ?? AuditStore.defaultPath(workspace: plan.options.workspace)),
+        outcome = try Launcher.run(plan, readOnly: audit?.files ?? AuditStore.prepareFiles(path: auditFile),
                                    view: view?.mount, control: control, ahead: ahead, onStarted: { housekeeping.start() },
                                    hold: hold, onExited: { endView($0) }, onDenial: { slot.session?.record($0) })
     } catch is StandbyEnded {
-        _ = view?.finish(plan: plan, status: nil)
+        // Nothing ran in it: nothing to offer the gate or keep, whatever --keep says.
+        try? view?.view.discard()
         return 0
     } catch let error as SandboxError {
         let status = report(error)
