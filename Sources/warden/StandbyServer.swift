@@ -114,7 +114,16 @@ final class StandbyServer {
         let deadline = monotonicSeconds() + idle
         while true {
             let left = deadline - monotonicSeconds()
-            guard left > 0, warden_wait_readable(listener, stopFD, Int64(left * 1000)) == 0 else { return stop(.unused) }
+            guard left > 0 else { return stop(.unused) }
+            // Woken each second to see whether kernel audit was switched since the sandbox was
+            // made: whether its agent's Landlock denials are logged was decided then.
+            switch warden_wait_readable(listener, stopFD, Int64(min(left, 1) * 1000)) {
+            case 0: break
+            case 1:
+                if auditChanged() { return stop(.stale) }
+                continue
+            default: return stop(.unused)
+            }
             let conn = warden_accept(listener)
             if conn < 0 { continue }
             LaunchTiming.mark("standby accepted")
@@ -151,6 +160,14 @@ final class StandbyServer {
             pending = fds
             return plan
         }
+    }
+
+    /// Kernel audit's state when the sandbox was made (nil: not readable, as for non-root).
+    private let auditEnabled: UInt32? = (try? KernelAudit.status().get())?.enabled
+
+    private func auditChanged() -> Bool {
+        guard let before = auditEnabled else { return false }
+        return (try? KernelAudit.status().get())?.enabled != before
     }
 
     /// Where stop signals land while waiting (see warden_stop_signals), and the sandbox's child.

@@ -65,6 +65,32 @@ extension Fixture {
         }
     }
 
+    /// A standby's agent gets the Landlock audit log or not when the standby is made. Switching
+    /// kernel audit on ends a standby made while it was off (a fresh one, made under the new
+    /// state, takes its place), so the run it serves records its refused read like a cold run.
+    @Test(.enabled(if: AuditSwitch.canEnable, "needs root and a kernel audit that may be switched on"))
+    func aStandbyFollowsKernelAuditSwitches() throws {
+        guard case let .success(before) = KernelAudit.status() else { return }
+        defer { _ = KernelAudit.setEnabled(before.enabled) }
+        #expect(KernelAudit.setEnabled(0) == 0)
+        let fx = Fixture(.root)
+        let profile = fx.profile("code")
+        let env = StandbyTests.cache(fx)
+        let made = StandbyTests.standby(fx, profile, ["--idle", "60s", "--audit", fx.auditDB], env: env)
+        defer { _ = StandbyTests.standby(fx, profile, ["--idle", "60s", "--audit", fx.auditDB, "--stop"], env: env) }
+        #expect(made.status == 0, "\(made)")
+        let first = try #require(StandbyTests.standbyPID(fx))
+        #expect(KernelAudit.setEnabled(1) == 0)
+        let end = Date().addingTimeInterval(15)
+        while (kill(first, 0) == 0 || StandbyTests.socket(env, waiting: 0) == nil) && Date() < end { usleep(50_000) }
+        #expect(kill(first, 0) != 0, "the standby made with audit off still waits")
+        let child = fx.start(profile: profile, ["sh", "-c", "echo run=$WARDEN_RUN; \(fx.probe) read /etc/shadow"],
+                             options: ["--audit", fx.auditDB], env: env)
+        let read = child.wait()
+        #expect(StandbyTests.runnerPID(read) != nil && StandbyTests.runnerPID(read) != child.pid, "served by the fresh standby: \(read)")
+        #expect(read.stderr.contains("1 operation denied (1 read)"), "\(read)")
+    }
+
     /// Unprivileged: the source is inactive and says why, even with kernel audit on, and the
     /// run behaves exactly as without it.
     @Test func unprivilegedRunnersHaveNoLandlockLogAndRunNormally() throws {

@@ -38,7 +38,7 @@ final class Waiting {
     }
 
     /// The socket of the one standby in the cache, once it listens (a successor takes a moment).
-    func socket(_ env: [String: String], waiting seconds: Double = 15) -> String? {
+    static func socket(_ env: [String: String], waiting seconds: Double = 15) -> String? {
         let dir = env["WARDEN_CACHE"]!
         let end = Date().addingTimeInterval(seconds)
         repeat {
@@ -51,7 +51,7 @@ final class Waiting {
 
     /// The standby process for the fixture's workspace: its sandbox's child carries the same
     /// command line, so the one whose parent is not a standby too.
-    func standbyPID(_ fx: Fixture) -> pid_t? {
+    static func standbyPID(_ fx: Fixture) -> pid_t? {
         func commandLine(_ pid: String) -> String {
             (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.replacingOccurrences(of: "\0", with: " ") ?? ""
         }
@@ -66,7 +66,7 @@ final class Waiting {
     }
 
     /// The run id's pid part: the runner's pid, which for a standby is not the client's.
-    func runnerPID(_ o: Outcome) -> pid_t? {
+    static func runnerPID(_ o: Outcome) -> pid_t? {
         guard let line = o.stdout.split(separator: "\n").first(where: { $0.hasPrefix("run=") }),
               let dash = line.lastIndex(of: "-") else { return nil }
         return pid_t(line[line.index(after: dash)...])
@@ -77,23 +77,23 @@ final class Waiting {
         let waiting = Waiting(id)
         let fx = waiting.fx, env = waiting.env
         #expect(waiting.made.status == 0 && waiting.made.stdout.hasPrefix("standby ready: "), "\(waiting.made)")
-        let path = socket(env)
+        let path = Self.socket(env)
         #expect(path != nil)
 
         let child = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; echo out; echo err >&2; echo x > Sources/made; exit 0"], env: env)
         let first = child.wait()
         #expect(first.status == 0 && first.stdout.contains("out\n") && first.stderr.contains("err\n"), "\(first)")
         // Served by the standby: the runner is not the process we started.
-        #expect(runnerPID(first) != nil && runnerPID(first) != child.pid, "\(first)")
+        #expect(Self.runnerPID(first) != nil && Self.runnerPID(first) != child.pid, "\(first)")
         #expect(fx.read("Sources/made") == "x\n", "committed through the gate: \(first)")
 
         // The next run is served by its successor, with the role's limits intact: code may
         // not write Tests/, and the agent's status is warden's.
-        _ = socket(env)
+        _ = Self.socket(env)
         let denied = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; echo x > Tests/t; exit 7"], env: env)
         let second = denied.wait()
         #expect(second.status == 7 && !fx.exists("Tests/t") && second.stderr.contains("1 operation denied"), "\(second)")
-        #expect(runnerPID(second) != nil && runnerPID(second) != denied.pid && runnerPID(second) != runnerPID(first), "\(second)")
+        #expect(Self.runnerPID(second) != nil && Self.runnerPID(second) != denied.pid && Self.runnerPID(second) != Self.runnerPID(first), "\(second)")
 
         // The audit has the claimant's command, status and denial, like a run of its own.
         let runs = spawn(fx.identity.prefix + [fx.warden, "audit", "--workspace", fx.ws, "--runs", "--limit", "1", "--json"],
@@ -112,7 +112,7 @@ final class Waiting {
         let script = "echo v1 > Sources/mid.swift; \(submitLine); echo v2 > Sources/mid.swift; echo run=$WARDEN_RUN"
         let child = fx.start(profile: "code", ["sh", "-c", script], env: env)
         let o = child.wait()
-        #expect(o.status == 0 && o.stdout.contains("reply: committed ") && runnerPID(o) != child.pid, "\(o)")
+        #expect(o.status == 0 && o.stdout.contains("reply: committed ") && Self.runnerPID(o) != child.pid, "\(o)")
         #expect(fx.read("Sources/mid.swift") == "v2\n", "the exit commits what changed after the submit: \(o)")
     }
 
@@ -128,11 +128,11 @@ final class Waiting {
         sleep(3)
         let inTime = fx.start(profile: "code", ["sh", "-c", "sleep 0.5; echo run=$WARDEN_RUN"], options: ["--timeout", "2s"], env: env)
         let o = inTime.wait()
-        #expect(o.status == 0 && runnerPID(o) != nil && runnerPID(o) != inTime.pid, "\(o)")
-        _ = socket(env)
+        #expect(o.status == 0 && Self.runnerPID(o) != nil && Self.runnerPID(o) != inTime.pid, "\(o)")
+        _ = Self.socket(env)
         let late = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; sleep 30"], options: ["--timeout", "2s"], env: env)
         let p = late.wait()
-        #expect(p.status == 124 && p.elapsed < 15 && runnerPID(p) != late.pid, "\(p)")
+        #expect(p.status == 124 && p.elapsed < 15 && Self.runnerPID(p) != late.pid, "\(p)")
     }
 
     /// A standby's agent already stands in the directory the standby was made from: a run
@@ -145,11 +145,11 @@ final class Waiting {
         let argv = fx.identity.prefix + [fx.warden, "run", "--profile", "code", "--workspace", fx.ws, "--", "sh", "-c", "pwd; echo run=$WARDEN_RUN"]
         let child = spawn(argv, env: fx.environment(env), cwd: fx.path("Sources"))
         let o = child.wait()
-        #expect(o.status == 0 && o.stdout.hasPrefix(fx.path("Sources") + "\n") && runnerPID(o) == child.pid, "\(o)")
+        #expect(o.status == 0 && o.stdout.hasPrefix(fx.path("Sources") + "\n") && Self.runnerPID(o) == child.pid, "\(o)")
         // Still there for a run from where it was made.
         let served = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN"], env: env)
         let p = served.wait()
-        #expect(p.status == 0 && runnerPID(p) != served.pid, "\(p)")
+        #expect(p.status == 0 && Self.runnerPID(p) != served.pid, "\(p)")
     }
 
     /// Only processes outside every sandbox get an answer: the positive control (the probe on
@@ -159,14 +159,14 @@ final class Waiting {
         let waiting = Waiting(id)
         let fx = waiting.fx, env = waiting.env
         #expect(waiting.made.status == 0, "\(waiting.made)")
-        guard let path = socket(env) else { Issue.record("no standby socket"); return }
+        guard let path = Self.socket(env) else { Issue.record("no standby socket"); return }
         let control = fx.control("unix-request", path)
         #expect(control.stdout == "reply D\n", "\(control)")
         let inside = fx.run(profile: fx.profile("code"), [fx.probe, "unix-request", path])
         #expect(inside.stdout == "eof\n" || inside.stdout.hasPrefix("err connect"), "\(inside)")
         // Still waiting, unclaimed: a host run uses it.
         let after = fx.run(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN"], env: env)
-        #expect(after.status == 0 && runnerPID(after) != nil, "\(after)")
+        #expect(after.status == 0 && Self.runnerPID(after) != nil, "\(after)")
     }
 
     /// A standby's view is of the workspace as it was: once a file was added, it declines,
@@ -202,19 +202,19 @@ final class Waiting {
 
         // SIGTERM ends a waiting one as cleanly as --stop.
         #expect(Self.standby(fx, "code", ["--idle", "60s"], env: env).status == 0)
-        if let pid = standbyPID(fx) {
+        if let pid = Self.standbyPID(fx) {
             kill(pid, SIGTERM)
             let end = Date().addingTimeInterval(15)
             while kill(pid, 0) == 0 && Date() < end { usleep(20_000) }
-            #expect(kill(pid, 0) != 0 && socket(env, waiting: 0) == nil)
+            #expect(kill(pid, 0) != 0 && Self.socket(env, waiting: 0) == nil)
         } else {
             Issue.record("no standby process for \(fx.ws)")
         }
 
         #expect(Self.standby(fx, "code", ["--idle", "1s"], env: env).status == 0)
         let end = Date().addingTimeInterval(15)
-        while socket(env, waiting: 0) != nil && Date() < end { usleep(50_000) }
-        #expect(socket(env, waiting: 0) == nil)
+        while Self.socket(env, waiting: 0) != nil && Date() < end { usleep(50_000) }
+        #expect(Self.socket(env, waiting: 0) == nil)
         usleep(300_000)
         let views = (try? FileManager.default.contentsOfDirectory(atPath: fx.path(".warden/views"))) ?? []
         #expect(views.filter { !$0.hasPrefix(".") }.isEmpty, "\(views)")
