@@ -131,7 +131,7 @@ public struct PlanCache: Sendable {
         do {
             guard try r.str() == key else { return nil }
             let stamps = try r.array { try Stamp.decode(&$0) }
-            for s in stamps where s.retake() != s { return nil }
+            guard PlanStamps(stamps: stamps).hold else { return nil }
             return (r, stamps)
         } catch {
             return nil

@@ -246,8 +246,7 @@ final class AuditSession: @unchecked Sendable {
     }
 
     func finish(_ outcome: RunOutcome?, status: Int32) -> String? {
-        opened.wait()
-        opened.signal()
+        waitOpened()
         lock.lock()
         let id = runID
         lock.unlock()

@@ -41,51 +41,45 @@ enum Standby {
             put(String(environment.count)); environment.forEach(put)
             return out
         }
-
-        init(kind: Kind, key: String, cwd: String = "", argv: [String] = [], environment: [String] = []) {
-            self.kind = kind
-            self.key = key
-            self.cwd = cwd
-            self.argv = argv
-            self.environment = environment
-        }
-
-        /// Nil for anything malformed.
-        init?(decoding bytes: [UInt8]) {
-            var fields: [String] = []
-            var start = 0
-            for (i, b) in bytes.enumerated() where b == 0 {
-                fields.append(String(decoding: bytes[start..<i], as: UTF8.self))
-                start = i + 1
-            }
-            guard start == bytes.count, fields.count >= 5, let kind = Kind(rawValue: fields[0]),
-                  let argc = Int(fields[3]), argc >= 0, fields.count >= 5 + argc,
-                  let envc = Int(fields[4 + argc]), envc >= 0, fields.count == 5 + argc + envc else { return nil }
-            self.kind = kind
-            key = fields[1]
-            cwd = fields[2]
-            argv = Array(fields[4..<(4 + argc)])
-            environment = Array(fields[(5 + argc)...])
-        }
     }
 
     /// Replies, one byte each; `accepted` comes with the status (four bytes) at the run's end.
     static let accepted: UInt8 = UInt8(ascii: "A"), declined: UInt8 = UInt8(ascii: "D"), stopped: UInt8 = UInt8(ascii: "S")
 
-    /// Connects to the standby at `path`; nil when there is none (or it is gone).
-    static func connect(_ path: String) -> Int32? {
+    /// A stream socket (close-on-exec) and `path` as its address, for `op` (connect or
+    /// bind): op's result, or -1 with errno ENAMETOOLONG for a path a unix socket cannot take.
+    static func withSocket(_ path: String, _ op: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) -> (fd: Int32, rc: Int32) {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            errno = ENAMETOOLONG
+            return (-1, -1)
+        }
         withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return (-1, -1) }
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { op(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard rc == 0 else { close(fd); return nil }
+        return (fd, rc)
+    }
+
+    /// Connects to the standby at `path`; nil when there is none (or it is gone).
+    static func connect(_ path: String) -> Int32? {
+        let (fd, rc) = withSocket(path) { Glibc.connect($0, $1, $2) }
+        guard rc == 0 else {
+            if fd >= 0 { close(fd) }
+            return nil
+        }
         return fd
+    }
+
+    /// Points 0, 1 and 2 at /dev/null: whoever's terminal or pipes they were is let go.
+    static func releaseStdio() {
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        for fd: Int32 in 0...2 { dup2(null, fd) }
+        close(null)
     }
 
     /// Sends `request`, with `fds` (the caller's stdio) attached to its first bytes.
@@ -110,7 +104,6 @@ enum Standby {
         }
         return true
     }
-
 }
 
 /// The `warden run` side.
@@ -149,5 +142,26 @@ enum StandbyClient {
         fflush(stdout)
         fflush(stderr)
         _exit(code)
+    }
+}
+
+// Outside the struct, so that its memberwise initializer stays.
+extension Standby.Request {
+    /// Nil for anything malformed.
+    init?(decoding bytes: [UInt8]) {
+        var fields: [String] = []
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 0 {
+            fields.append(String(decoding: bytes[start..<i], as: UTF8.self))
+            start = i + 1
+        }
+        guard start == bytes.count, fields.count >= 5, let kind = Kind(rawValue: fields[0]),
+              let argc = Int(fields[3]), argc >= 0, fields.count >= 5 + argc,
+              let envc = Int(fields[4 + argc]), envc >= 0, fields.count == 5 + argc + envc else { return nil }
+        self.kind = kind
+        key = fields[1]
+        cwd = fields[2]
+        argv = Array(fields[4..<(4 + argc)])
+        environment = Array(fields[(5 + argc)...])
     }
 }

@@ -71,24 +71,19 @@ final class StandbyServer {
         }
         unlink(path)
         unlink(path + ".new")
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
         // Bound under another name until the sandbox is ready (`claim`), so that a run never
-        // waits for a standby still being made: it finds none and launches itself.
-        let bytes = Array((path + ".new").utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+        // waits for a standby still being made: it finds none and launches itself. Only the
+        // owner may connect; the cache directory is 0700 as well.
+        let old = umask(0o177)
+        let (fd, rc) = Standby.withSocket(path + ".new") { Glibc.bind($0, $1, $2) }
+        let err = errno
+        umask(old)
+        listener = fd
+        if fd < 0, err == ENAMETOOLONG {
             throw StandbyProblem("the socket path \(path) is too long for a unix socket; set WARDEN_CACHE to a shorter directory")
         }
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
-        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0 else { throw StandbyProblem("socket: \(errnoName(errno))") }
-        // Only the owner may connect; the cache directory is 0700 as well.
-        let old = umask(0o177)
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        umask(old)
-        guard rc == 0, Glibc.listen(listener, 8) == 0 else { throw StandbyProblem("cannot listen on \(path): \(errnoName(errno))") }
+        guard fd >= 0, rc == 0 else { throw StandbyProblem("cannot bind \(path): \(errnoName(err))") }
+        guard Glibc.listen(listener, 8) == 0 else { throw StandbyProblem("cannot listen on \(path): \(errnoName(errno))") }
     }
 
     /// Called by the launcher once the sandbox waits for its command: tells whoever started
@@ -97,9 +92,7 @@ final class StandbyServer {
         rename(path + ".new", path)
         if readyFD >= 0 {
             // Until now its errors went to whoever started it; from now on, nobody listens.
-            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-            for fd: Int32 in 0...2 { dup2(null, fd) }
-            close(null)
+            Standby.releaseStdio()
             _ = Standby.writeAll(readyFD, Array("ready\n".utf8))
             close(readyFD)
         }
@@ -199,9 +192,7 @@ final class StandbyServer {
         LaunchTiming.report()
         // The caller's terminal or pipes are let go before the status: a caller reading the
         // run's output until EOF must not wait for this process to exit.
-        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        for fd: Int32 in 0...2 { dup2(null, fd) }
-        close(null)
+        Standby.releaseStdio()
         done.set()
         var s = status.littleEndian
         _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, [Standby.accepted] + Array($0)) }
