@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "warden", targets: ["warden"]),
+        .executable(name: "warden-core", targets: ["warden-core"]),
         .executable(name: "warden-probe", targets: ["warden-probe"]),
     ],
     dependencies: [
@@ -24,9 +25,13 @@ let package = Package(
         ),
         // The only code that runs between fork and exec: raw syscalls, no allocation.
         .target(name: "CSandbox"),
+        // What a `warden run` decides before it needs any policy: its plain command line, the
+        // key of its plan, and the hand-over to a standby waiting for that key. No Foundation:
+        // it is all the front binary links.
+        .target(name: "WardenFront", dependencies: ["CSandbox"]),
         .target(
             name: "WardenPolicy",
-            dependencies: ["CSeccomp", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WardenFront", "CSeccomp", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "WardenSandbox",
@@ -50,8 +55,11 @@ let package = Package(
             dependencies: ["WardenPolicy", "WardenAudit", "CFileOps", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The front: hands a run to a waiting standby, and otherwise executes warden-core.
+        .executableTarget(name: "warden", dependencies: ["WardenFront"]),
+        // Everything else: the CLI, the launcher, the standby, the gate, the audit.
         .executableTarget(
-            name: "warden",
+            name: "warden-core",
             dependencies: [
                 "WardenPolicy", "WardenSandbox", "WardenAudit", "WardenGate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,31 +1,9 @@
-// Durations and sizes as people write them in profiles. Both parsers are strict: anything
-// they do not recognise is nil, so a typo becomes a diagnostic instead of a surprising limit.
+// Re-exported: whoever reads policy also reads durations (parseDuration) and times
+// launches (LaunchTiming), which live below the policy model, in the front's library.
+@_exported import WardenFront
 
-/// Seconds in `s`: `90s`, `30m`, `2h`, `1d`, `1h30m`, `1.5s`, `250ms`; a bare number is seconds.
-/// Compound durations must list their units largest first, each at most once (`1h30m`, not
-/// `30m1h`). Signs, spaces and empty strings are rejected.
-public func parseDuration(_ s: String) -> Double? {
-    if let bare = parseUnsignedDecimal(Substring(s)) { return bare }
-    let units: [(suffix: String, seconds: Double)] = [
-        ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1), ("ms", 0.001),
-    ]
-    var rest = Substring(s)
-    var total = 0.0
-    var lastRank = -1
-    while !rest.isEmpty {
-        let digits = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
-        guard let value = parseUnsignedDecimal(digits) else { return nil }
-        rest = rest.dropFirst(digits.count)
-        let letters = rest.prefix { $0.isASCII && $0.isLetter }
-        guard let rank = units.firstIndex(where: { $0.suffix == letters }), rank > lastRank else {
-            return nil
-        }
-        rest = rest.dropFirst(letters.count)
-        total += value * units[rank].seconds
-        lastRank = rank
-    }
-    return lastRank >= 0 ? total : nil
-}
+// Sizes as people write them in profiles (durations: WardenFront/Durations.swift). Strict:
+// anything not recognised is nil, so a typo becomes a diagnostic instead of a surprising limit.
 
 /// Bytes in `s`: `4GiB`, `512MiB`, `64KiB`, `1TiB`, `10B`; the short forms `k`/`K`, `M`, `G`,
 /// `T` are powers of 1024 as well (a memory limit in powers of 1000 is never what anyone
@@ -49,16 +27,6 @@ public func parseByteSize(_ s: String) -> UInt64? {
     let bytes = (value * Double(multiplier)).rounded(.down)
     guard bytes < 18_446_744_073_709_551_615.0 else { return nil }
     return UInt64(bytes)
-}
-
-/// `12`, `1.5`, `.5`, `5.` — digits with at most one dot; nothing else (no sign, exponent,
-/// `inf` or `nan`, which `Double.init` would accept).
-private func parseUnsignedDecimal(_ s: Substring) -> Double? {
-    guard !s.isEmpty, s != ".",
-          s.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-          s.filter({ $0 == "." }).count <= 1
-    else { return nil }
-    return Double(String(s))
 }
 
 /// A duration as a profile would spell it (`30m`, `1h30m`, `90s`, `1.5s`, `250ms`), so a

@@ -17,9 +17,9 @@ public struct PlanCache: Sendable {
 
     static let magic: [UInt8] = Array("warden-plan-v3\n".utf8)
 
-    /// `WARDEN_CACHE=off` disables the cache; `WARDEN_CACHE=DIR` puts it in DIR. Otherwise
-    /// $XDG_CACHE_HOME/warden, ~/.cache/warden, or /var/tmp/warden-cache-UID when there is no
-    /// usable home. Nil when no directory passes the ownership check.
+    public init(directory: String) { self.directory = directory }
+
+    /// The user's plan cache (see `PlanKey.cacheDirectory`); nil when it is off or unusable.
     public static func standard(environment: [String: String]) -> PlanCache? {
         standard { environment[$0] }
     }
@@ -27,42 +27,10 @@ public struct PlanCache: Sendable {
     /// As `standard(environment:)`, reading the variables through `variable` (getenv: a
     /// launch that a standby takes never builds the environment's dictionary).
     public static func standard(_ variable: (String) -> String?) -> PlanCache? {
-        let euid = geteuid()
-        if let setting = variable("WARDEN_CACHE") {
-            if setting == "off" || setting.isEmpty { return nil }
-            return trusted(setting, create: true, owner: euid)
-        }
-        if let xdg = variable("XDG_CACHE_HOME"), xdg.hasPrefix("/"),
-           let c = trusted(xdg + "/warden", create: FilePaths.isDirectory(xdg), owner: euid) {
-            return c
-        }
-        if let home = variable("HOME"), home.hasPrefix("/"), ownedDirectory(home, by: euid) {
-            let parent = home + "/.cache"
-            if !FilePaths.exists(parent) { mkdir(parent, 0o700) }
-            if let c = trusted(parent + "/warden", create: ownedDirectory(parent, by: euid), owner: euid) { return c }
-        }
-        return trusted("/var/tmp/warden-cache-\(euid)", create: true, owner: euid)
+        PlanKey.cacheDirectory(variable).map(PlanCache.init(directory:))
     }
 
-    private static func ownedDirectory(_ path: String, by uid: uid_t) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR && st.st_uid == uid
-    }
-
-    /// The directory must be ours and closed to everyone else: whoever can write an entry
-    /// decides what the next launch enforces.
-    private static func trusted(_ path: String, create: Bool, owner: uid_t) -> PlanCache? {
-        var st = stat()
-        if lstat(path, &st) != 0 {
-            guard create, errno == ENOENT, mkdir(path, 0o700) == 0 || errno == EEXIST else { return nil }
-            guard lstat(path, &st) == 0 else { return nil }
-        }
-        guard (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == owner, st.st_mode & 0o077 == 0 else { return nil }
-        return PlanCache(directory: path)
-    }
-
-    /// What, besides the stamped files, decides the plan. Two invocations with the same key
-    /// and unchanged stamps compile to the same launch.
+    /// The key (`PlanKey.key`) of a launch this binary compiles.
     public static func key(profile: String, workspace: String, cwd: String, environment: [String: String],
                            allowDegraded: Set<String>) -> String {
         key(profile: profile, workspace: workspace, cwd: cwd, allowDegraded: allowDegraded.sorted()) { environment[$0] }
@@ -70,35 +38,12 @@ public struct PlanCache: Sendable {
 
     public static func key(profile: String, workspace: String, cwd: String, allowDegraded: [String],
                            _ variable: (String) -> String?) -> String {
-        var parts = ["exe=\(binaryIdentity())", "profile=\(profile)", "workspace=\(workspace)",
-                     "uid=\(getuid()):\(geteuid()):\(getgid())", "landlock=\(warden_landlock_abi())",
-                     "PATH=\(variable("PATH") ?? "")",
-                     "pretend=\(variable("WARDEN_PRETEND_MISSING") ?? "")",
-                     "degraded=" + (allowDegraded.isEmpty ? "" : allowDegraded.joined(separator: ","))]
-        // A profile given as a path is found relative to the working directory.
-        if profile.contains("/") || profile.hasSuffix(".yaml") || profile.hasSuffix(".yml") { parts.append("cwd=\(cwd)") }
-        // Not joined(separator:): its first use resolves an associated type at run time.
-        var key = ""
-        for part in parts { key += key.isEmpty ? part : "\n" + part }
-        return key
-    }
-
-    private static func binaryIdentity() -> String {
-        var st = stat()
-        guard stat("/proc/self/exe", &st) == 0 else { return "unknown" }
-        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        PlanKey.key(profile: profile, workspace: workspace, cwd: cwd, allowDegraded: allowDegraded,
+                    engine: "/proc/self/exe", variable)
     }
 
     private func entryPath(_ key: String) -> String {
-        directory + "/" + Self.digest(key) + ".plan"
-    }
-
-    /// A file name for `key` (FNV-1a, 16 hex digits): the entry itself holds the full key.
-    public static func digest(_ key: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        directory + "/" + PlanKey.digest(key) + ".plan"
     }
 
     /// The cached launch for `key`, or nil when there is none or anything it depends on changed.

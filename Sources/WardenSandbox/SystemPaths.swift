@@ -91,16 +91,3 @@ func fileIdentity(_ path: String) -> (UInt64, UInt64)? {
     guard stat(path, &st) == 0 else { return nil }
     return (UInt64(st.st_dev), UInt64(st.st_ino))
 }
-
-/// Exactly `count` bytes from `fd` (retrying short reads and EINTR); nil at EOF or an error first.
-public func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
-    var out = [UInt8](repeating: 0, count: count)
-    var done = 0
-    while done < count {
-        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return nil }
-        done += n
-    }
-    return out
-}

@@ -68,7 +68,7 @@ enum Binaries {
             URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path,
             root + "/.build/debug",
         ]
-        for dir in candidates where access(dir + "/warden", X_OK) == 0 && access(dir + "/warden-probe", X_OK) == 0 {
+        for dir in candidates where ["warden", "warden-core", "warden-probe"].allSatisfy({ access(dir + "/" + $0, X_OK) == 0 }) {
             return dir
         }
         return root + "/.build/debug"
@@ -76,7 +76,7 @@ enum Binaries {
 
     static let dir: String = {
         let d = makeTempDir(prefix: "warden-escape-bin")
-        for name in ["warden", "warden-probe"] {
+        for name in ["warden", "warden-core", "warden-probe"] {
             let src = buildDir + "/" + name
             let dst = d + "/" + name
             try? FileManager.default.removeItem(atPath: dst)
@@ -105,6 +105,8 @@ enum Binaries {
     }()
 
     static var warden: String { dir + "/warden" }
+    /// What the front (`warden`) executes for everything a standby does not take.
+    static var core: String { dir + "/warden-core" }
     static var probe: String { dir + "/warden-probe" }
 }
 

@@ -93,13 +93,13 @@ let submitLine = "printf 'submit\\n' >&3; read -r reply <&3; echo \"reply: $repl
     }
 
     /// `warden submit` itself, run inside the sandbox: a run with a view may execute the
-    /// runner's own executable (`$WARDEN_EXE`), though no profile lists it; outside a
-    /// sandbox it refuses with 64.
+    /// runner's own executable (`$WARDEN_EXE`: warden-core, what the front becomes), though
+    /// no profile lists it; outside a sandbox it refuses with 64.
     @Test(arguments: Identity.all)
     func theSubmitCommandWorksInsideAndRefusesOutside(_ id: Identity) {
         let fx = Fixture(id)
         let o = fx.run(profile: "code", ["sh", "-c", """
-            test "$WARDEN_EXE" = "\(fx.warden)" || exit 9
+            test "$WARDEN_EXE" = "\(Binaries.core)" || exit 9
             "$WARDEN_EXE" submit; echo "rc=$?"
             echo new > Sources/new.swift
             "$WARDEN_EXE" submit add new; echo "rc=$?"

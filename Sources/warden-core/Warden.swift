@@ -45,28 +45,6 @@ func complain(_ message: String) {
     fputs(text, stderr)
 }
 
-func currentDirectory() -> String {
-    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    guard getcwd(&buf, buf.count) != nil else { return "/" }
-    return String(cString: buf)
-}
-
-func absolute(_ path: String) -> String {
-    let joined = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
-    return FilePaths.realPath(joined) ?? joined
-}
-
-/// `environ` as it is: `NAME=value` entries.
-func environmentEntries() -> [String] {
-    var entries: [String] = []
-    var p = environ
-    while let entry = p.pointee {
-        entries.append(String(cString: entry))
-        p += 1
-    }
-    return entries
-}
-
 func processEnvironment() -> [String: String] {
     var env: [String: String] = [:]
     for s in environmentEntries() {

@@ -18,7 +18,7 @@ struct ProfileCommand: ParsableCommand {
         @Flag(name: .long, help: "One JSON object per line.") var json = false
 
         func run() throws {
-            let loader = try makeLoader(workspace: absolute(workspace ?? currentDirectory()))
+            let loader = try makeLoader(workspace: absolutePath(workspace ?? currentDirectory()))
             for p in loader.availableProfiles() {
                 if json {
                     print("{\"name\":\(jsonString(p.name)),\"source\":\(jsonString(p.source)),\"description\":\(jsonString(p.description))}")
@@ -35,7 +35,7 @@ struct ProfileCommand: ParsableCommand {
         @Option(name: .long, help: "The workspace (default: current directory).") var workspace: String?
 
         func run() throws {
-            let loader = try makeLoader(workspace: absolute(workspace ?? currentDirectory()))
+            let loader = try makeLoader(workspace: absolutePath(workspace ?? currentDirectory()))
             print(describe(try loadProfile(loader, name)))
         }
     }
@@ -56,7 +56,7 @@ struct PolicyCommand: ParsableCommand {
         @Option(name: .long, help: "The workspace (default: current directory).") var workspace: String?
 
         func run() throws {
-            let loader = try makeLoader(workspace: absolute(workspace ?? currentDirectory()))
+            let loader = try makeLoader(workspace: absolutePath(workspace ?? currentDirectory()))
             let diagnostics = loader.lint(files: files)
             for d in diagnostics { print(d.description) }
             let errors = diagnostics.filter { $0.severity == .error }.count
@@ -74,7 +74,7 @@ struct PolicyCommand: ParsableCommand {
         @Flag(name: .long, help: "Also print the seccomp program.") var bpf = false
 
         func run() throws {
-            let root = absolute(workspace ?? currentDirectory())
+            let root = absolutePath(workspace ?? currentDirectory())
             let loader = try makeLoader(workspace: root)
             let profile = try loadProfile(loader, name)
             print(describe(profile))

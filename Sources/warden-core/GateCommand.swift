@@ -31,7 +31,7 @@ struct GateCommand: ParsableCommand {
         var json = false
 
         func gate() throws -> Gate {
-            do { return try Gate(workspace: absolute(workspace ?? currentDirectory())) } catch {
+            do { return try Gate(workspace: absolutePath(workspace ?? currentDirectory())) } catch {
                 complain("\(error)")
                 throw ExitCode(WardenExit.internalError)
             }
@@ -128,7 +128,7 @@ struct GateCommand: ParsableCommand {
             let role = try loadProfile(loader, named)
             let policy = try loadWorkspacePolicy(loader)
             let validator = GateValidator(profile: role, policy: policy)
-            let upper = kept?.upper ?? absolute(from ?? "")
+            let upper = kept?.upper ?? absolutePath(from ?? "")
             let run = kept.map { runID == "manual" ? $0.run : runID } ?? runID
             try place.report(gate: gate, policy: policy) { reporting in
                 // A kept view leaves out what its run already committed mid-run (warden submit).

@@ -69,7 +69,7 @@ struct Run: ParsableCommand {
             return
         }
         try storePlan(plan, loader: loader, view: launch.view, cache: cache, key: key)
-        throw ExitCode(execute(plan, json: launch.json, auditPath: launch.audit.map(absolute), view: launch.viewOptions))
+        throw ExitCode(execute(plan, json: launch.json, auditPath: launch.audit.map(absolutePath), view: launch.viewOptions))
     }
 }
 
@@ -117,7 +117,7 @@ struct LaunchArguments: ParsableArguments {
 
     /// The workspace, absolute and real; a usage error (exit 64) if it is not a directory.
     func root() throws -> String {
-        let root = absolute(workspace ?? currentDirectory())
+        let root = absolutePath(workspace ?? currentDirectory())
         guard FilePaths.isDirectory(root) else {
             complain("workspace \(root) is not a directory")
             throw ExitCode(WardenExit.usage)

@@ -42,7 +42,7 @@ final class StandbyServer {
         self.compiled = compiled
         self.idle = idle
         self.readyFD = readyFD
-        path = Standby.socketPath(cache: cache, key: key)
+        path = Standby.socketPath(directory: cache.directory, key: key)
     }
 
     /// Whether a standby holds the lock for the socket at `path` (it may not listen yet).

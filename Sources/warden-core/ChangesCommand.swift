@@ -32,7 +32,7 @@ struct ChangesCommand: ParsableCommand {
 
     func run() throws {
         let gate: Gate
-        do { gate = try Gate(workspace: absolute(workspace ?? currentDirectory())) } catch {
+        do { gate = try Gate(workspace: absolutePath(workspace ?? currentDirectory())) } catch {
             complain("\(error)")
             throw ExitCode(WardenExit.internalError)
         }

@@ -2,6 +2,7 @@
 // and JSON live in WardenAudit where the tests reach them; this file maps flags onto them and
 // prints. The store is opened read-only, so looking at the audit can never change it.
 
+import WardenFront
 import ArgumentParser
 import Glibc
 import WardenAudit
@@ -154,7 +155,7 @@ struct AuditCommand: ParsableCommand {
     }
 
     func run() throws {
-        let path = audit.map(absolute) ?? AuditStore.defaultPath(workspace: absolute(workspace ?? currentDirectory()))
+        let path = audit.map(absolutePath) ?? AuditStore.defaultPath(workspace: absolutePath(workspace ?? currentDirectory()))
         if let cutoff = pruneCutoff { return try runPrune(path: path, cutoff: cutoff) }
         let query: AuditQuery
         do {

@@ -68,8 +68,9 @@ struct StandbyCommand: ParsableCommand {
         let planKey = PlanCache.key(profile: launch.profile, workspace: root, cwd: cwd, environment: environment,
                                     allowDegraded: Set(launch.allowDegraded))
         let viewOptions = launch.viewOptions
-        let auditPath = launch.audit.map(absolute)
-        let key = Standby.key(planKey: planKey, timeout: launch.timeout.flatMap(parseDuration), json: launch.json, audit: auditPath, view: viewOptions)
+        let auditPath = launch.audit.map(absolutePath)
+        let key = Standby.key(planKey: planKey, timeout: launch.timeout.flatMap(parseDuration), json: launch.json, audit: auditPath,
+                              view: viewOptions.enabled, keep: viewOptions.keep, commit: viewOptions.commit.rawValue)
         if stop { throw ExitCode(stopStandby(cache: cache, key: key)) }
         let options = LaunchOptions(workspace: root, command: [], timeout: launch.timeout.flatMap(parseDuration),
                                     allowDegraded: Set(launch.allowDegraded), cwd: cwd, environment: environment, runID: makeRunID())
@@ -85,7 +86,7 @@ struct StandbyCommand: ParsableCommand {
             plan = made
         }
         guard serve else {
-            let path = Standby.socketPath(cache: cache, key: key)
+            let path = Standby.socketPath(directory: cache.directory, key: key)
             if let fd = Standby.connect(path) {
                 close(fd)
                 print("standby already waiting: \(path)")
@@ -108,7 +109,7 @@ struct StandbyCommand: ParsableCommand {
     }
 
     private func stopStandby(cache: PlanCache, key: String) -> Int32 {
-        let path = Standby.socketPath(cache: cache, key: key)
+        let path = Standby.socketPath(directory: cache.directory, key: key)
         var fd = Standby.connect(path)
         // One still being made (a successor holds the lock before it listens) is waited for.
         if fd == nil, StandbyServer.isBeingMade(path) {

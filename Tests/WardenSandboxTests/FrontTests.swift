@@ -1,0 +1,41 @@
+// The front, `warden`: what it links, and what it does without its core. Everything else it
+// does (a served run, or becoming the core) every other suite drives through it.
+
+import Foundation
+import Glibc
+import Testing
+
+@Suite struct FrontTests {
+    /// The front exists to skip Foundation's start-up (CoreFoundation, ICU, about 0.7 ms of
+    /// every launch). A dependency that brought Foundation back would fail nothing else.
+    @Test func theFrontDoesNotLinkFoundation() {
+        func libraries(_ binary: String) -> String {
+            spawn(["/usr/bin/ldd", Binaries.buildDir + "/" + binary], env: ["PATH": "/usr/bin:/bin"], cwd: "/").wait().stdout
+        }
+        let core = libraries("warden-core")
+        #expect(core.contains("libFoundation.so"), "control: the core links Foundation: \(core)")
+        let front = libraries("warden")
+        #expect(front.contains("libswiftCore"), "the probe reads a dynamic build: \(front)")
+        #expect(!front.contains("Foundation") && !front.contains("ICU"), "\(front)")
+    }
+
+    /// Without warden-core beside it the front names what is missing and exits 70, for a
+    /// run as for anything else; it runs nothing.
+    @Test func withoutItsCoreTheFrontSaysSo() {
+        let dir = makeTempDir(prefix: "warden-front-alone")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        copyExecutable(Binaries.warden, to: dir + "/warden")
+        let marker = dir + "/ran"
+        for argv in [["run", "--profile", "code", "--", "/usr/bin/touch", marker], ["--help"]] {
+            let o = spawn([dir + "/warden"] + argv, env: ["PATH": "/usr/bin:/bin", "HOME": dir], cwd: dir).wait()
+            #expect(o.status == 70, "\(argv): \(o)")
+            #expect(o.stderr == "warden: cannot run \(dir)/warden-core: No such file or directory\n", "\(o)")
+            #expect(access(marker, F_OK) != 0)
+        }
+        // Control: beside its core, the same command line runs.
+        copyExecutable(Binaries.core, to: dir + "/warden-core")
+        let ok = spawn([dir + "/warden", "run", "--profile", "code", "--no-view", "--", "/usr/bin/true"],
+                       env: ["PATH": "/usr/bin:/bin", "HOME": dir], cwd: dir).wait()
+        #expect(ok.status == 0, "\(ok)")
+    }
+}
