@@ -34,7 +34,7 @@ struct AuditCommand: ParsableCommand {
           warden audit --follow --decision denied    denials as they happen
           warden audit --runs --limit 10             the last ten runs
           warden audit --json --run 42 | jq .target  one JSON object per line
-          warden audit --prune --older-than 30d      delete runs that ended 30+ days ago
+          warden audit --prune --older-than 30d      drop runs ended 30+ days ago
 
         --since: a duration back from now (90s, 10m, 2h, 1d, 1h30m), a date
         (2026-11-23, midnight UTC) or a time with a zone (2026-11-23T10:00Z,

@@ -12,11 +12,11 @@ struct ChangesCommand: ParsableCommand {
         commandName: "changes",
         abstract: "Show a run's changes (its view's upper layer) as a diff against its base version.",
         discussion: """
-        Without RUN, lists the views the workspace holds. A view stays after its run when
-        --keep was given, when its changes were not submitted (the agent failed, or
-        --commit never), and when the gate refused them.
+        Without RUN, lists the views the workspace holds. A view stays after its run
+        when --keep was given, when its changes were not submitted (the agent failed,
+        or --commit never), and when the gate refused them.
 
-          warden changes                      # kept views: run, role, base version, status
+          warden changes                      # kept views: run, role, base, status
           warden changes 1764741234-4242      # the diff
           warden changes 1764741234-4242 --json
         """)

@@ -9,16 +9,17 @@ struct GateCommand: ParsableCommand {
         commandName: "gate",
         abstract: "The single writer of the workspace: its versions, commits and changesets.",
         discussion: """
-        Every change an agent makes reaches the workspace through the gate: validated whole
-        (paths, write and ownership zones, .git/ and .warden/, file types, limits, conflicts with
-        newer commits) and applied atomically, one writer at a time.
+        Every change an agent makes reaches the workspace through the gate:
+        validated whole (paths, write and ownership zones, .git/ and .warden/, file
+        types, limits, conflicts with newer commits) and applied atomically, one
+        writer at a time.
 
-          warden gate status                 # the workspace version, and any commit to finish
-          warden gate log --limit 20         # newest commits first
-          warden gate show 12                # one commit's paths and hashes
+          warden gate status              # the version, and any commit to finish
+          warden gate log --limit 20      # newest commits first
+          warden gate show 12             # one commit's paths and hashes
           warden gate apply --profile code --from UPPER --base 11
-          warden gate apply --view 1764741234-4242     # a kept view (warden changes lists them)
-          warden gate revert 12              # the inverse of commit 12, as a new commit
+          warden gate apply --view 1764741234-4242   # a kept view (warden changes)
+          warden gate revert 12           # the inverse of commit 12, as a new one
         """,
         subcommands: [Status.self, Log.self, Show.self, Apply.self, Revert.self]
     )
@@ -150,8 +151,9 @@ struct GateCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply the inverse of a commit as a new commit.",
             discussion: """
-            What the commit replaced comes back, what it created is deleted. Refused (exit 73,
-            nothing changed) when a later commit or a hand edit changed any of its paths again.
+            What the commit replaced comes back, what it created is deleted. Refused
+            (exit 73, nothing changed) when a later commit or a hand edit changed any of
+            its paths again.
             """)
         @OptionGroup var place: Place
         @Argument(help: "The commit to undo.") var seq: Int64

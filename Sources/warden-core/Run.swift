@@ -9,10 +9,11 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command under a role profile.",
         discussion: """
-        The command runs in new namespaces, with Landlock limiting what it may execute, read
-        and write, seccomp denying the profile's syscall sets, and the profile's limits. If any
-        protection cannot be applied on this machine, warden refuses to launch and names it;
-        --allow-degraded FEATURE runs without that one (features: \(Protection.features.joined(separator: ", "))).
+        The command runs in new namespaces, with Landlock limiting what it may execute,
+        read and write, seccomp denying the profile's syscall sets, and the profile's
+        limits. If any protection cannot be applied on this machine, warden refuses to
+        launch and names it; --allow-degraded FEATURE runs without that one (features:
+        \(Protection.features.joined(separator: ", "))).
 
           warden run --profile code -- make
           warden run --profile ./profiles/mine.yaml --timeout 10m -- ./agent.sh
