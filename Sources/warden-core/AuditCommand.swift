@@ -2,10 +2,10 @@
 // and JSON live in WardenAudit where the tests reach them; this file maps flags onto them and
 // prints. The store is opened read-only, so looking at the audit can never change it.
 
-import WardenFront
 import ArgumentParser
 import Glibc
 import WardenAudit
+import WardenFront
 
 /// Exit statuses of `warden audit` beyond WardenExit's 64 (sysexits.h values).
 enum AuditExit {
