@@ -15,20 +15,15 @@ public enum PlanKey {
             return trusted(setting, create: true, owner: euid)
         }
         if let xdg = variable("XDG_CACHE_HOME"), xdg.hasPrefix("/"),
-           let c = trusted(xdg + "/warden", create: isDirectory(xdg), owner: euid) {
+           let c = trusted(xdg + "/warden", create: FilePaths.isDirectory(xdg), owner: euid) {
             return c
         }
         if let home = variable("HOME"), home.hasPrefix("/"), ownedDirectory(home, by: euid) {
             let parent = home + "/.cache"
-            if access(parent, F_OK) != 0 { mkdir(parent, 0o700) }
+            if !FilePaths.exists(parent) { mkdir(parent, 0o700) }
             if let c = trusted(parent + "/warden", create: ownedDirectory(parent, by: euid), owner: euid) { return c }
         }
         return trusted("/var/tmp/warden-cache-\(euid)", create: true, owner: euid)
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     private static func ownedDirectory(_ path: String, by uid: uid_t) -> Bool {

@@ -29,23 +29,21 @@ public struct RunLine {
             i += 1
             return i < args.count ? args[i] : nil
         }
-        var line = (workspace: String?.none, timeout: Double?.none, json: false, audit: String?.none,
-                    degraded: Set<String>(), useStandby: true, view: true, keep: false, commit: "success")
         while i < args.count, args[i] != "--" {
             switch args[i] {
             case "--profile": guard let v = value() else { return nil }; profile = v
-            case "--workspace": guard let v = value() else { return nil }; line.workspace = v
+            case "--workspace": guard let v = value() else { return nil }; workspace = v
             case "--timeout":
                 guard let v = value(), let d = parseDuration(v) else { return nil }
-                line.timeout = d
-            case "--allow-degraded": guard let v = value() else { return nil }; line.degraded.insert(v)
-            case "--json": line.json = true
-            case "--view": line.view = true
-            case "--no-view": line.view = false
-            case "--keep": line.keep = true
-            case "--no-standby": line.useStandby = false
-            case "--commit": guard let v = value() else { return nil }; line.commit = v
-            case "--audit": guard let v = value() else { return nil }; line.audit = absolutePath(v)
+                timeout = d
+            case "--allow-degraded": guard let v = value() else { return nil }; degraded.insert(v)
+            case "--json": json = true
+            case "--view": view = true
+            case "--no-view": view = false
+            case "--keep": keep = true
+            case "--no-standby": useStandby = false
+            case "--commit": guard let v = value() else { return nil }; commit = v
+            case "--audit": guard let v = value() else { return nil }; audit = absolutePath(v)
             default: return nil
             }
             i += 1
@@ -53,33 +51,40 @@ public struct RunLine {
         guard let profile, i < args.count - 1 else { return nil }
         self.profile = profile
         command = Array(args[(i + 1)...])
-        (workspace, timeout, json, audit, degraded, useStandby, view, keep, commit) = line
     }
 
-    /// The workspace root, resolved as the plan's key has it.
-    public var root: String { absolutePath(workspace ?? currentDirectory()) }
-
-    /// The plan's key for this line (see `PlanKey.key`), `engine` being the binary that runs it.
-    public func planKey(cwd: String, engine: String, _ variable: (String) -> String?) -> String {
-        PlanKey.key(profile: profile, workspace: root, cwd: cwd, allowDegraded: degraded.sorted(),
-                    engine: engine, variable)
-    }
-
-    /// The key a standby made for this line waits under.
-    public func standbyKey(planKey: String) -> String {
-        Standby.key(planKey: planKey, timeout: timeout, json: json, audit: audit, view: view, keep: keep, commit: commit)
-    }
-
-    /// Hands the command to the standby waiting for this line, if one is; see `StandbyClient.run`.
-    public func runOnStandby(engine: String) -> Int32? {
-        guard useStandby else { return nil }
-        let cwd = currentDirectory()
-        // getenv: the environment's first dictionary of strings costs a launch most of a millisecond.
+    /// Where this line's launch is filed: the plan cache, the working directory, and the plan's
+    /// key (`PlanKey.key`), `engine` being the binary that runs it. Nil when the workspace is not
+    /// a directory or there is no usable cache. Reads the environment through getenv: its first
+    /// dictionary of strings costs a launch most of a millisecond, and a standby's run needs none.
+    public func locate(engine: String) -> Place? {
         let variable: (String) -> String? = { getenv($0).map { String(cString: $0) } }
-        guard PlanKey.isDirectory(root), let directory = PlanKey.cacheDirectory(variable) else { return nil }
-        let key = standbyKey(planKey: planKey(cwd: cwd, engine: engine, variable))
+        let root = absolutePath(workspace ?? currentDirectory())
+        guard FilePaths.isDirectory(root), let directory = PlanKey.cacheDirectory(variable) else { return nil }
+        let cwd = currentDirectory()
+        let key = PlanKey.key(profile: profile, workspace: root, cwd: cwd, allowDegraded: degraded.sorted(),
+                              engine: engine, variable)
         LaunchTiming.mark("keyed")
-        return StandbyClient.run(directory: directory, key: key, argv: command, environment: environmentEntries(), cwd: cwd)
+        return Place(directory: directory, cwd: cwd, root: root, planKey: key)
+    }
+
+    public struct Place {
+        /// The plan cache, where the standby's socket is too.
+        public var directory: String
+        public var cwd: String
+        /// The workspace, absolute and real.
+        public var root: String
+        public var planKey: String
+    }
+
+    /// Hands the command to the standby waiting for this line at `place` (from `locate`), if
+    /// one is and the line allows it; see `StandbyClient.run`.
+    public func runOnStandby(at place: Place) -> Int32? {
+        guard useStandby else { return nil }
+        let key = Standby.key(planKey: place.planKey, timeout: timeout, json: json, audit: audit,
+                              view: view, keep: keep, commit: commit)
+        return StandbyClient.run(directory: place.directory, key: key, argv: command, environment: environmentEntries(),
+                                 cwd: place.cwd)
     }
 }
 
@@ -92,9 +97,7 @@ public func currentDirectory() -> String {
 /// `path` made absolute against the working directory, with symbolic links resolved when it exists.
 public func absolutePath(_ path: String) -> String {
     let joined = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
-    guard let resolved = realpath(joined, nil) else { return joined }
-    defer { free(resolved) }
-    return String(cString: resolved)
+    return FilePaths.realPath(joined) ?? joined
 }
 
 /// `environ` as it is: `NAME=value` entries.

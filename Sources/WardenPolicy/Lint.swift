@@ -1,3 +1,5 @@
+import WardenFront
+
 // `warden lint`: everything `profile(named:)` would refuse, plus the warnings and notes that
 // do not stop a profile from loading but weaken it (interpreters on the allowlist, calls
 // taken back from a parent's deny list).

@@ -1,3 +1,5 @@
+import WardenFront
+
 // Path syntax for read, write and scratch entries. Landlock grants access to file
 // hierarchies, so the only patterns accepted are the ones a hierarchy can express; anything
 // that looks like a finer-grained glob is refused rather than silently widened.

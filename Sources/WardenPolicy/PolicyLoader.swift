@@ -2,6 +2,7 @@
 // into the `Profile` the sandbox enforces.
 
 import Foundation
+import WardenFront
 
 /// Where a profile's text comes from.
 struct ProfileSource {

@@ -3,6 +3,7 @@
 // inside the run.
 
 import Foundation
+import WardenFront
 
 struct ToolResolver {
     let workspace: String

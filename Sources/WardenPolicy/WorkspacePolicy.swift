@@ -3,6 +3,7 @@
 // and every mistake in any file stops the whole policy from loading.
 
 import Foundation
+import WardenFront
 import Yams
 
 /// A zone exactly one role owns: no other role's changeset may touch it.

@@ -9,21 +9,17 @@ import WardenSandbox
 enum FastRun {
     static func attempt(_ args: [String]) -> Int32? {
         guard let line = RunLine(args), line.degraded.isSubset(of: Protection.features),
-              let commit = CommitMode(rawValue: line.commit) else { return nil }
-        // The front (the `warden` binary) tried the standby already and says so with
-        // --no-standby; this is for the core run directly.
-        if let status = line.runOnStandby(engine: "/proc/self/exe") { return status }
-        let root = line.root
+              let commit = CommitMode(rawValue: line.commit),
+              let place = line.locate(engine: "/proc/self/exe") else { return nil }
+        // The front (`warden`) asked the standby already, and passes --no-standby when it did;
+        // this is for warden-core run directly.
+        if let status = line.runOnStandby(at: place) { return status }
         let environment = processEnvironment()
-        guard FilePaths.isDirectory(root), let cache = PlanCache.standard(environment: environment) else { return nil }
-        let cwd = currentDirectory()
-        let key = PlanCache.key(profile: line.profile, workspace: root, cwd: cwd, environment: environment,
-                                allowDegraded: line.degraded)
-        LaunchTiming.mark("keyed")
-        guard let compiled = cache.load(key: key) else { return nil }
+        guard let compiled = PlanCache(directory: place.directory).load(key: place.planKey) else { return nil }
         LaunchTiming.mark("plan loaded")
-        let options = LaunchOptions(workspace: root, command: line.command, timeout: line.timeout, allowDegraded: line.degraded,
-                                    cwd: cwd, environment: environment, runID: makeRunID())
+        let options = LaunchOptions(workspace: place.root, command: line.command,
+                                    timeout: line.timeout, allowDegraded: line.degraded, cwd: place.cwd,
+                                    environment: environment, runID: makeRunID())
         let view = ViewOptions(enabled: line.view, keep: line.keep, commit: commit)
         do {
             return execute(try LaunchPlan.bind(compiled, options: options), json: line.json, cached: true,

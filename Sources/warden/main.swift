@@ -9,9 +9,9 @@ import WardenFront
 LaunchTiming.mark("main")
 var argv = CommandLine.arguments
 let core = coreBinary()
-if let line = RunLine(Array(argv.dropFirst())), line.useStandby {
+if let line = RunLine(Array(argv.dropFirst())), line.useStandby, let place = line.locate(engine: core) {
     // On success this exits with the run's status; nil: no standby took the command.
-    if let status = line.runOnStandby(engine: core) { exit(status) }
+    if let status = line.runOnStandby(at: place) { exit(status) }
     // The core would look for the same standby again.
     argv.insert("--no-standby", at: 2)
 }

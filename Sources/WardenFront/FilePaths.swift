@@ -1,7 +1,7 @@
 import Glibc
 
-/// File-system questions every layer asks (policy loading, the launch plan, the CLI), answered
-/// in one place so they cannot drift apart.
+/// File-system questions every layer asks (the front, policy loading, the launch plan, the
+/// CLI), answered in one place so they cannot drift apart.
 public enum FilePaths {
     /// True when `path` is `root` or beneath it, lexically (both normalized, absolute).
     public static func isInside(_ path: String, _ root: String) -> Bool {
