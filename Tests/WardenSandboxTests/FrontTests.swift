@@ -1,5 +1,6 @@
-// The front, `warden`: what it links, and what it does without its core. Everything else it
-// does (a served run, or becoming the core) every other suite drives through it.
+// The front, `warden`: what it links, what it does without its core, and what becomes of run
+// options it does not check. Everything else it does (a served run, or becoming the core)
+// every other suite drives through it.
 
 import Foundation
 import Glibc
@@ -37,5 +38,32 @@ import Testing
         let ok = spawn([dir + "/warden", "run", "--profile", "code", "--no-view", "--", "/usr/bin/true"],
                        env: ["PATH": "/usr/bin:/bin", "HOME": dir], cwd: dir).wait()
         #expect(ok.status == 0, "\(ok)")
+    }
+
+    /// The front reads a run line without the argument parser, and leaves every value it does
+    /// not check to the core. With a standby waiting for the valid options, a bad value is
+    /// never run by it: the core names the error (64) and nothing runs. The control, the same
+    /// line without the bad value, is served.
+    @Test(arguments: Identity.all)
+    func badRunOptionsGetTheCoresErrorsEvenWithAStandbyWaiting(_ id: Identity) {
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0, "\(waiting.made)")
+        let cases: [([String], String)] = [
+            (["--timeout", "5parsecs"], "Error: --timeout '5parsecs' is not a duration"),
+            (["--allow-degraded", "bogus"], "Error: unknown feature 'bogus' for --allow-degraded"),
+            (["--commit", "sometimes"], "Error: The value 'sometimes' is invalid for '--commit <commit>'"),
+        ]
+        for (options, message) in cases {
+            _ = StandbyTests.socket(env)
+            let o = fx.start(profile: "code", ["sh", "-c", "echo x > Sources/bad"], options: options, env: env).wait()
+            #expect(o.status == 64 && o.stderr.hasPrefix(message), "\(options): \(o)")
+            #expect(!fx.exists("Sources/bad"), "\(options)")
+        }
+        _ = StandbyTests.socket(env)
+        let child = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; echo x > Sources/good"], env: env)
+        let o = child.wait()
+        #expect(o.status == 0 && fx.read("Sources/good") == "x\n", "\(o)")
+        #expect(StandbyTests.runnerPID(o) != nil && StandbyTests.runnerPID(o) != child.pid, "served: \(o)")
     }
 }
