@@ -8,7 +8,10 @@ import WardenFront
 // and otherwise becomes the core (exec: same process, same pid, same exit status).
 LaunchTiming.mark("main")
 var argv = CommandLine.arguments
-let core = coreBinary()
+guard let core = coreBinary() else {
+    fputs("warden: cannot find warden-core: /proc/self/exe does not say where this binary is\n", stderr)
+    exit(70)
+}
 if let line = RunLine(Array(argv.dropFirst())), line.useStandby, let place = line.locate(engine: core) {
     // On success this exits with the run's status; nil: no standby took the command.
     if let status = line.runOnStandby(at: place) { exit(status) }
@@ -19,12 +22,13 @@ execv(core, argv.map { strdup($0) } + [nil])
 fputs("warden: cannot run \(core): \(String(cString: strerror(errno)))\n", stderr)
 exit(70)
 
-/// `warden-core` in this binary's own directory (symbolic links to this one resolved).
-func coreBinary() -> String {
+/// `warden-core` in this binary's own directory (symbolic links to this one resolved). Nil
+/// when that directory is unknown: never a bare name, which execv would take from the working
+/// directory, a repository an agent may have written.
+func coreBinary() -> String? {
     var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    guard n > 0 else { return "warden-core" }
+    guard readlink("/proc/self/exe", &buf, buf.count - 1) > 0 else { return nil }
     let exe = String(cString: buf)
-    guard let slash = exe.lastIndex(of: "/") else { return "warden-core" }
+    guard exe.hasPrefix("/"), let slash = exe.lastIndex(of: "/") else { return nil }
     return exe[..<slash] + "/warden-core"
 }

@@ -66,4 +66,27 @@ import Testing
         #expect(o.status == 0 && fx.read("Sources/good") == "x\n", "\(o)")
         #expect(StandbyTests.runnerPID(o) != nil && StandbyTests.runnerPID(o) != child.pid, "served: \(o)")
     }
+
+    /// Where /proc/self/exe cannot be read, the front does not know its directory, and must
+    /// not fall back to a bare `warden-core`, which execv would take from the working
+    /// directory (a repository an agent may have written). Root: `unshare -m` to lose /proc.
+    @Test(.enabled(if: geteuid() == 0))
+    func withoutProcTheFrontRunsNoCoreFromTheWorkingDirectory() {
+        let dir = makeTempDir(prefix: "warden-front-noproc")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        mkdir(dir + "/bin", 0o755)
+        mkdir(dir + "/repo", 0o755)
+        copyExecutable(Binaries.warden, to: dir + "/bin/warden")
+        let marker = dir + "/planted-ran"
+        let planted = dir + "/repo/warden-core"
+        FileManager.default.createFile(atPath: planted, contents: Data("#!/bin/sh\ntouch \(marker)\n".utf8))
+        chmod(planted, 0o755)
+        // Control: the planted core runs when asked to.
+        #expect(spawn([planted], env: ["PATH": "/usr/bin:/bin"], cwd: dir + "/repo").wait().status == 0 && access(marker, F_OK) == 0)
+        unlink(marker)
+        let o = spawn(["/usr/bin/unshare", "-m", "/bin/sh", "-c", "umount -l /proc && exec \(dir)/bin/warden --help"],
+                      env: ["PATH": "/usr/bin:/bin"], cwd: dir + "/repo").wait()
+        #expect(o.status == 70 && o.stderr == "warden: cannot find warden-core: /proc/self/exe does not say where this binary is\n", "\(o)")
+        #expect(access(marker, F_OK) != 0, "the front ran ./warden-core: \(o)")
+    }
 }
