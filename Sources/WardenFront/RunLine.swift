@@ -59,9 +59,9 @@ public struct RunLine {
     /// dictionary of strings costs a launch most of a millisecond, and a standby's run needs none.
     public func locate(engine: String) -> Place? {
         let variable: (String) -> String? = { getenv($0).map { String(cString: $0) } }
-        let root = absolutePath(workspace ?? currentDirectory())
-        guard FilePaths.isDirectory(root), let directory = PlanKey.cacheDirectory(variable) else { return nil }
         let cwd = currentDirectory()
+        let root = absolutePath(workspace ?? cwd)
+        guard FilePaths.isDirectory(root), let directory = PlanKey.cacheDirectory(variable) else { return nil }
         let key = PlanKey.key(profile: profile, workspace: root, cwd: cwd, allowDegraded: degraded.sorted(),
                               engine: engine, variable)
         LaunchTiming.mark("keyed")

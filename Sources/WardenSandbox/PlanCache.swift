@@ -19,27 +19,19 @@ public struct PlanCache: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
+    /// The binary whose plans these are (its identity is part of every key): this one.
+    public static let engine = "/proc/self/exe"
+
     /// The user's plan cache (see `PlanKey.cacheDirectory`); nil when it is off or unusable.
     public static func standard(environment: [String: String]) -> PlanCache? {
-        standard { environment[$0] }
-    }
-
-    /// As `standard(environment:)`, reading the variables through `variable` (getenv: a
-    /// launch that a standby takes never builds the environment's dictionary).
-    public static func standard(_ variable: (String) -> String?) -> PlanCache? {
-        PlanKey.cacheDirectory(variable).map(PlanCache.init(directory:))
+        PlanKey.cacheDirectory { environment[$0] }.map(PlanCache.init(directory:))
     }
 
     /// The key (`PlanKey.key`) of a launch this binary compiles.
     public static func key(profile: String, workspace: String, cwd: String, environment: [String: String],
                            allowDegraded: Set<String>) -> String {
-        key(profile: profile, workspace: workspace, cwd: cwd, allowDegraded: allowDegraded.sorted()) { environment[$0] }
-    }
-
-    public static func key(profile: String, workspace: String, cwd: String, allowDegraded: [String],
-                           _ variable: (String) -> String?) -> String {
-        PlanKey.key(profile: profile, workspace: workspace, cwd: cwd, allowDegraded: allowDegraded,
-                    engine: "/proc/self/exe", variable)
+        PlanKey.key(profile: profile, workspace: workspace, cwd: cwd, allowDegraded: allowDegraded.sorted(),
+                    engine: engine) { environment[$0] }
     }
 
     private func entryPath(_ key: String) -> String {
