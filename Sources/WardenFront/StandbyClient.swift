@@ -18,15 +18,17 @@ public enum StandbyClient {
         // EOF and ends the run.
         var pid: pid_t = 0, uid: uid_t = 0
         if warden_peer(fd, &pid, &uid) == 0, pid > 0 { warden_forward_signals(pid) }
-        // One byte says "declined"; an accepted run answers only at its end, the acceptance
-        // with the status, so that this process sleeps through the run.
+        // One byte: "declined", or "accepted", which the standby says before the command
+        // reaches its agent; the status (four bytes) follows at the run's end. Nothing (EOF)
+        // means it never took the command, and launching it elsewhere is safe. After
+        // "accepted" it is not: the command may have run, and must not run twice.
         guard Standby.send(fd, request, fds: [0, 1, 2]), let reply = readExactly(fd, 1),
               reply[0] == Standby.accepted else {
             warden_forward_signals(0)
             return nil
         }
         guard let status = readExactly(fd, 4) else {
-            fputs("warden: the standby that ran the command ended without its exit status\n", stderr)
+            fputs("warden: the standby that took the command ended without its exit status; the command was not run again\n", stderr)
             return 70  // WardenExit.internalError
         }
         let code = status.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }

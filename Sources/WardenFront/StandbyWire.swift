@@ -51,7 +51,8 @@ public enum Standby {
         }
     }
 
-    /// Replies, one byte each; `accepted` comes with the status (four bytes) at the run's end.
+    /// Replies, one byte each: `accepted` as the command goes to the agent, its status (four
+    /// bytes) at the run's end.
     public static let accepted: UInt8 = UInt8(ascii: "A"), declined: UInt8 = UInt8(ascii: "D"), stopped: UInt8 = UInt8(ascii: "S")
 
     /// A stream socket (close-on-exec) and `path` as its address, for `op` (connect or

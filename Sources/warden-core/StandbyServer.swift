@@ -148,6 +148,14 @@ final class StandbyServer {
             close(listener)
             listener = -1
             unlink(path)
+            // The point of no return, said before the command goes to the agent: a claimant
+            // that reads it never launches the command elsewhere, whatever happens to this
+            // process after (it would otherwise run twice); one that sees EOF first may.
+            guard Standby.writeAll(conn, [Standby.accepted]) else {
+                fds.forEach { close($0) }
+                close(conn)
+                continue
+            }
             client = conn
             claimed = true
             pending = fds
@@ -195,7 +203,7 @@ final class StandbyServer {
         Standby.releaseStdio()
         done.set()
         var s = status.littleEndian
-        _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, [Standby.accepted] + Array($0)) }
+        _ = withUnsafeBytes(of: &s) { Standby.writeAll(client, Array($0)) }
         close(client)
         client = -1
     }
@@ -268,6 +276,9 @@ final class StandbyServer {
             got.forEach { close($0) }
             return nil
         }
+        // The run itself may take any time: `watch` reads this socket until its claimant goes.
+        tv = timeval(tv_sec: 0, tv_usec: 0)
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         return (request, got)
     }
 

@@ -116,6 +116,40 @@ final class Waiting {
         #expect(fx.read("Sources/mid.swift") == "v2\n", "the exit commits what changed after the submit: \(o)")
     }
 
+    /// A served run may outlast the two seconds a standby gives a client to send its
+    /// request: that limit ends with the request. (It once applied to the whole run, so that
+    /// the standby gave up after two seconds and the claimant ran the command again, cold.)
+    @Test(arguments: Identity.all)
+    func aServedRunRunsToItsEndHoweverLong(_ id: Identity) {
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0, "\(waiting.made)")
+        let child = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; sleep 3; echo done; exit 5"], env: env)
+        let o = child.wait()
+        let runs = o.stdout.split(separator: "\n").filter { $0.hasPrefix("run=") }
+        #expect(o.status == 5 && runs.count == 1 && o.stdout.hasSuffix("\ndone\n") && o.elapsed >= 3, "\(o)")
+        #expect(Self.runnerPID(o) != nil && Self.runnerPID(o) != child.pid, "served by the standby: \(o)")
+    }
+
+    /// A standby killed while its command runs: the run ends with 70 and a message, and the
+    /// command is not launched a second time (before the standby said "accepted" up front,
+    /// the claimant took the lost connection for a refusal and ran the command cold again).
+    @Test(arguments: Identity.all)
+    func aStandbyKilledMidRunDoesNotRunTheCommandTwice(_ id: Identity) {
+        let waiting = Waiting(id)
+        let fx = waiting.fx, env = waiting.env
+        #expect(waiting.made.status == 0, "\(waiting.made)")
+        let child = fx.start(profile: "code", ["sh", "-c", "echo ran; sleep 5"], env: env)
+        #expect(child.waitForOutput { $0.contains("ran\n") }, "the command did not start")
+        guard let standby = Self.standbyPID(fx) else {
+            Issue.record("no standby process for \(fx.ws)")
+            return
+        }
+        kill(standby, SIGKILL)
+        let o = child.wait()
+        #expect(o.status == 70 && o.stdout == "ran\n" && o.stderr.contains("the command was not run again"), "\(o)")
+    }
+
     /// --timeout counts from the command, not from when the standby was made, and still
     /// kills the whole tree.
     @Test(arguments: Identity.all)
@@ -132,7 +166,9 @@ final class Waiting {
         _ = Self.socket(env)
         let late = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; sleep 30"], options: ["--timeout", "2s"], env: env)
         let p = late.wait()
-        #expect(p.status == 124 && p.elapsed < 15 && Self.runnerPID(p) != late.pid, "\(p)")
+        // Once: not timed out by the standby, then run again cold and timed out by that.
+        let runs = p.stdout.split(separator: "\n").filter { $0.hasPrefix("run=") }
+        #expect(p.status == 124 && p.elapsed < 15 && runs.count == 1 && Self.runnerPID(p) != late.pid, "\(p)")
     }
 
     /// A standby's agent already stands in the directory the standby was made from: a run
