@@ -9,10 +9,21 @@ public enum StandbyClient {
     /// the command itself.
     /// - Parameter environment: `NAME=value` entries, as in `environ`.
     public static func run(directory: String, key: String, argv: [String], environment: [String], cwd: String) -> Int32? {
-        let path = Standby.socketPath(directory: directory, key: key)
-        guard access(path, F_OK) == 0, let fd = Standby.connect(path) else { return nil }
-        defer { close(fd) }
         let request = Standby.Request(kind: .run, key: key, cwd: cwd, argv: argv, environment: environment)
+        // Runs of a burst start at different slots, so that they seldom queue for the same
+        // standby; one that finds its taken (EOF) or declining moves on to the next.
+        let first = Int(getpid()) % Standby.slots
+        for i in 0..<Standby.slots {
+            let path = Standby.socketPath(directory: directory, key: key, slot: (first + i) % Standby.slots)
+            guard access(path, F_OK) == 0, let fd = Standby.connect(path) else { continue }
+            if let status = run(fd, request) { return status }
+        }
+        return nil
+    }
+
+    /// One standby's answer to `request`: nil when it did not take the command.
+    private static func run(_ fd: Int32, _ request: Standby.Request) -> Int32? {
+        defer { close(fd) }
         // Signals go to the standby from now on: it passes them to the agent, also those that
         // come while it is still taking the command. If this process dies, the standby sees
         // EOF and ends the run.

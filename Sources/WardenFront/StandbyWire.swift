@@ -15,9 +15,13 @@ public enum Standby {
             + " view:\(view) keep:\(keep) commit:\(commit)"
     }
 
-    /// The standby's socket, in the plan cache's directory.
-    public static func socketPath(directory: String, key: String) -> String {
-        directory + "/standby-" + PlanKey.digest(key) + ".sock"
+    /// How many standbys may wait for one key (`warden standby --count`), each in a slot of
+    /// its own: a burst of runs gets one each.
+    public static let slots = 8
+
+    /// The socket of the standby in `slot`, in the plan cache's directory.
+    public static func socketPath(directory: String, key: String, slot: Int = 0) -> String {
+        directory + "/standby-" + PlanKey.digest(key) + (slot == 0 ? "" : "-\(slot)") + ".sock"
     }
 
     /// What a client sends: the request kind, the key, and for a run the working directory,
@@ -103,10 +107,16 @@ public enum Standby {
         return sent == 0 && writeAll(fd, body)
     }
 
+    /// Writes all of `bytes`. On a socket, a peer that went away is an error (EPIPE), not a
+    /// SIGPIPE that kills this process: a claimant that gave up, or a standby that closed
+    /// with this connection still queued.
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            let n = bytes.withUnsafeBytes { p -> Int in
+                let sent = Glibc.send(fd, p.baseAddress! + done, p.count - done, Int32(MSG_NOSIGNAL))
+                return sent < 0 && errno == ENOTSOCK ? write(fd, p.baseAddress! + done, p.count - done) : sent
+            }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return false }
             done += n

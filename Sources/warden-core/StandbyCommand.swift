@@ -18,7 +18,9 @@ struct StandbyCommand: ParsableCommand {
         same gate, same audit row, about half the launch time.
 
         After each run a fresh standby takes its place; one that waits
-        longer than --idle ends. A standby declines (the run launches
+        longer than --idle ends. --count keeps several waiting for the
+        same options, so that a burst of runs (agents started together)
+        gets one each. A standby declines (the run launches
         itself) when its view or plan went out of date (the workspace
         changed, a profile was edited), when the run comes from another
         directory, or when the command does not bind (not found, not in
@@ -26,7 +28,8 @@ struct StandbyCommand: ParsableCommand {
 
           warden standby --profile code    # prints "standby ready: SOCKET"
           warden run --profile code -- make
-          warden standby --profile code --stop
+          warden standby --profile code --count 4   # three more
+          warden standby --profile code --stop      # all of them
 
         Only the user who made it can use it, and never from inside a
         sandbox. SIGTERM, SIGINT and SIGHUP end a waiting standby cleanly.
@@ -39,8 +42,15 @@ struct StandbyCommand: ParsableCommand {
     @Option(name: .long, help: "End the standby if no run claims it for this long (e.g. 90s, 10m, 1h).")
     var idle = "10m"
 
-    @Flag(name: .long, help: "End the standby made with these options instead of making one.")
+    @Option(name: .long, help: "How many standbys to keep waiting for these options (1-\(Standby.slots)); each serves one run at a time.")
+    var count = 1
+
+    @Flag(name: .long, help: "End the standbys made with these options instead of making one.")
     var stop = false
+
+    /// Which of the key's sockets this one listens on (see `Standby.slots`).
+    @Option(name: .long, help: .hidden)
+    var slot = 0
 
     @Flag(name: .long, help: .hidden)
     var serve = false
@@ -54,6 +64,12 @@ struct StandbyCommand: ParsableCommand {
     func validate() throws {
         if parseDuration(idle) == nil {
             throw ValidationError("--idle '\(idle)' is not a duration (e.g. 90s, 10m, 1h)")
+        }
+        if !(1...Standby.slots).contains(count) {
+            throw ValidationError("--count \(count): between 1 and \(Standby.slots) standbys may wait for the same options")
+        }
+        if !(0..<Standby.slots).contains(slot) {
+            throw ValidationError("--slot \(slot) is not a slot (0-\(Standby.slots - 1))")
         }
     }
 
@@ -86,15 +102,24 @@ struct StandbyCommand: ParsableCommand {
             plan = made
         }
         guard serve else {
-            let path = Standby.socketPath(directory: cache.directory, key: key)
-            if let fd = Standby.connect(path) {
-                close(fd)
-                print("standby already waiting: \(path)")
-                return
+            // The first `count` slots; one already waiting (or being made) counts.
+            for slot in 0..<count {
+                let path = Standby.socketPath(directory: cache.directory, key: key, slot: slot)
+                if let fd = Standby.connect(path) {
+                    close(fd)
+                    print("standby already waiting: \(path)")
+                    continue
+                }
+                if StandbyServer.isBeingMade(path) {
+                    print("standby being made: \(path)")
+                    continue
+                }
+                let status = startInBackground(path: path, slot: slot)
+                if status != 0 { throw ExitCode(status) }
             }
-            throw ExitCode(startInBackground(path: path))
+            return
         }
-        let server = StandbyServer(key: key, planKey: planKey, cache: cache, compiled: plan.compiled, options: options,
+        let server = StandbyServer(key: key, planKey: planKey, cache: cache, slot: slot, compiled: plan.compiled, options: options,
                                    idle: parseDuration(idle) ?? 600, readyFD: readyFD)
         do {
             try server.listen(inheritedLock: lockFD)
@@ -104,12 +129,31 @@ struct StandbyCommand: ParsableCommand {
         }
         let status = execute(plan, json: launch.json, auditPath: auditPath, view: viewOptions, standby: server)
         server.finish(status: status)
-        if server.claimed || server.ending == .stale { spawnSuccessor(lock: server.lockFD) }
+        if server.claimed || server.ending == .stale { spawnSuccessor(lock: server.lockFD) } else { server.releaseLock() }
         throw ExitCode(status)
     }
 
+    /// Stops the standby of every slot; 1 when none was waiting.
     private func stopStandby(cache: PlanCache, key: String) -> Int32 {
-        let path = Standby.socketPath(directory: cache.directory, key: key)
+        var stopped = 0
+        for slot in 0..<Standby.slots {
+            let path = Standby.socketPath(directory: cache.directory, key: key, slot: slot)
+            switch stopStandby(path: path, key: key) {
+            case nil: continue
+            case 0?: stopped += 1
+            case let failed?: return failed
+            }
+        }
+        guard stopped > 0 else {
+            complain("no standby is waiting for these options")
+            return 1
+        }
+        print(stopped == 1 ? "stopped" : "stopped \(stopped) standbys")
+        return 0
+    }
+
+    /// Stops the standby at `path`: nil when there is none, else 0 or an exit status.
+    private func stopStandby(path: String, key: String) -> Int32? {
         var fd = Standby.connect(path)
         // One still being made (a successor holds the lock before it listens) is waited for.
         if fd == nil, StandbyServer.isBeingMade(path) {
@@ -119,29 +163,26 @@ struct StandbyCommand: ParsableCommand {
                 fd = Standby.connect(path)
             }
         }
-        guard let fd else {
-            complain("no standby is waiting for these options")
-            return 1
-        }
+        guard let fd else { return nil }
         defer { close(fd) }
         guard Standby.send(fd, Standby.Request(kind: .stop, key: key), fds: []),
               readExactly(fd, 1) == [Standby.stopped] else {
-            complain("the standby did not stop")
+            complain("the standby at \(path) did not stop")
             return WardenExit.internalError
         }
-        print("stopped")
         return 0
     }
 
     /// This command again with --serve, in a session of its own; returns once it waits for a
     /// command (or failed, having said why on our stderr).
-    private func startInBackground(path: String) -> Int32 {
+    private func startInBackground(path: String, slot: Int) -> Int32 {
         var pipe: [Int32] = [-1, -1]
         guard warden_pipe(&pipe) == 0 else {
             complain("pipe: \(errnoName(errno))")
             return WardenExit.internalError
         }
-        let args = ["standby", "--serve", "--ready-fd", "3"] + Array(CommandLine.arguments.dropFirst(2))
+        // Last, so that it wins over one the caller gave (the parser keeps an option's last value).
+        let args = ["standby", "--serve", "--ready-fd", "3"] + Array(CommandLine.arguments.dropFirst(2)) + ["--slot", String(slot)]
         let pid = spawnDetached(args, readyFD: pipe[1], keepStderr: true)
         close(pipe[1])
         defer { close(pipe[0]) }

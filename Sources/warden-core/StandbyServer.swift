@@ -34,7 +34,7 @@ final class StandbyServer {
     /// A run took it (its status went back, or goes back, on `client`).
     private(set) var claimed = false
 
-    init(key: String, planKey: String, cache: PlanCache, compiled: CompiledLaunch, options: LaunchOptions,
+    init(key: String, planKey: String, cache: PlanCache, slot: Int, compiled: CompiledLaunch, options: LaunchOptions,
          idle: Double, readyFD: Int32) {
         self.key = key
         self.options = options
@@ -42,7 +42,7 @@ final class StandbyServer {
         self.compiled = compiled
         self.idle = idle
         self.readyFD = readyFD
-        path = Standby.socketPath(directory: cache.directory, key: key)
+        path = Standby.socketPath(directory: cache.directory, key: key, slot: slot)
     }
 
     /// Whether a standby holds the lock for the socket at `path` (it may not listen yet).
@@ -61,13 +61,7 @@ final class StandbyServer {
             lockFD = inheritedLock
             _ = fcntl(lockFD, F_SETFD, FD_CLOEXEC)
         } else {
-            lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            guard lockFD >= 0 else { throw StandbyProblem("cannot open \(path).lock: \(errnoName(errno))") }
-        }
-        while inheritedLock < 0, flock(lockFD, LOCK_EX | LOCK_NB) != 0 {
-            if errno == EINTR { continue }
-            if errno == EWOULDBLOCK { throw StandbyProblem("a standby with these options is already waiting (\(path))") }
-            throw StandbyProblem("cannot lock \(path).lock: \(errnoName(errno))")
+            try takeLock()
         }
         unlink(path)
         unlink(path + ".new")
@@ -84,6 +78,35 @@ final class StandbyServer {
         }
         guard fd >= 0, rc == 0 else { throw StandbyProblem("cannot bind \(path): \(errnoName(err))") }
         guard Glibc.listen(listener, 8) == 0 else { throw StandbyProblem("cannot listen on \(path): \(errnoName(errno))") }
+    }
+
+    /// The last standby of a slot removes its lock file (`releaseLock`), so a lock taken on a
+    /// file opened just before that is on a file nobody else will find: taken again, on the
+    /// file the path names now.
+    private func takeLock() throws {
+        let lockPath = path + ".lock"
+        while true {
+            lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard lockFD >= 0 else { throw StandbyProblem("cannot open \(lockPath): \(errnoName(errno))") }
+            while flock(lockFD, LOCK_EX | LOCK_NB) != 0 {
+                if errno == EINTR { continue }
+                if errno == EWOULDBLOCK { throw StandbyProblem("a standby with these options is already waiting (\(path))") }
+                throw StandbyProblem("cannot lock \(lockPath): \(errnoName(errno))")
+            }
+            var held = stat(), named = stat()
+            if fstat(lockFD, &held) == 0, stat(lockPath, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                return
+            }
+            close(lockFD)
+        }
+    }
+
+    /// For a standby no successor follows: its lock file goes, while still held.
+    func releaseLock() {
+        guard lockFD >= 0 else { return }
+        unlink(path + ".lock")
+        close(lockFD)
+        lockFD = -1
     }
 
     /// Called by the launcher once the sandbox waits for its command: tells whoever started

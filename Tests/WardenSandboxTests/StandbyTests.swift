@@ -116,6 +116,43 @@ final class Waiting {
         #expect(fx.read("Sources/mid.swift") == "v2\n", "the exit commits what changed after the submit: \(o)")
     }
 
+    /// --count keeps several standbys waiting for the same options. Four runs started
+    /// together against three: three are served, each by a standby of its own, and the fourth
+    /// finds them all taken and launches itself; all four succeed. --stop ends all three.
+    @Test(arguments: Identity.all)
+    func aPoolServesABurstOneRunEach(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = Self.cache(fx)
+        let made = Self.standby(fx, "code", ["--idle", "60s", "--count", "3"], env: env)
+        defer { _ = Self.standby(fx, "code", ["--stop"], env: env) }
+        #expect(made.status == 0 && made.stdout.components(separatedBy: "standby ready: ").count == 4, "\(made)")
+        let children = (0..<4).map { _ in fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; sleep 1"], env: env) }
+        let outcomes = children.map { $0.wait() }
+        for o in outcomes { #expect(o.status == 0 && Self.runnerPID(o) != nil, "\(o)") }
+        let served = zip(children, outcomes).filter { Self.runnerPID($1) != $0.pid }.map { Self.runnerPID($1) }
+        #expect(served.count == 3 && Set(served).count == 3, "\(outcomes)")
+
+        // Their successors, once listening, stop together.
+        let cache = env["WARDEN_CACHE"]!
+        let end = Date().addingTimeInterval(15)
+        func sockets() -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).filter { $0.hasSuffix(".sock") }.count
+        }
+        while sockets() < 3 && Date() < end { usleep(20_000) }
+        let stopped = Self.standby(fx, "code", ["--stop"], env: env)
+        #expect(stopped.status == 0 && stopped.stdout == "stopped 3 standbys\n" && sockets() == 0, "\(stopped)")
+    }
+
+    /// --count outside 1-8 is a usage error, and nothing is started.
+    @Test func aPoolOfNoneOrTooManyIsRefused() {
+        let fx = Fixture(.root)
+        let env = Self.cache(fx)
+        for count in ["0", "9", "x"] {
+            let o = Self.standby(fx, "code", ["--count", count], env: env)
+            #expect(o.status == 64 && o.stderr.contains("--count") && Self.socket(env, waiting: 0) == nil, "\(o)")
+        }
+    }
+
     /// A served run may outlast the two seconds a standby gives a client to send its
     /// request: that limit ends with the request. (It once applied to the whole run, so that
     /// the standby gave up after two seconds and the claimant ran the command again, cold.)
