@@ -10,7 +10,8 @@ enum FastRun {
     static func attempt(_ args: [String]) -> Int32? {
         guard let line = RunLine(args), line.degraded.isSubset(of: Protection.features),
               let commit = CommitMode(rawValue: line.commit),
-              let place = line.locate(engine: PlanCache.engine) else { return nil }
+              let place = line.locate(engine: PlanCache.engine),
+              line.audit.map({ auditStoreProblem($0, workspace: place.root) == nil }) ?? true else { return nil }
         // The front (`warden`) asked the standby already, and passes --no-standby when it did;
         // this is for warden-core run directly.
         if let status = line.runOnStandby(at: place) { return status }

@@ -116,15 +116,36 @@ struct LaunchArguments: ParsableArguments {
 
     var viewOptions: ViewOptions { ViewOptions(enabled: view, keep: keep, commit: commit) }
 
-    /// The workspace, absolute and real; a usage error (exit 64) if it is not a directory.
+    /// The workspace, absolute and real; a usage error (exit 64) if it is not a directory, or
+    /// if --audit names a place in it the store may not be.
     func root() throws -> String {
         let root = absolutePath(workspace ?? currentDirectory())
         guard FilePaths.isDirectory(root) else {
             complain("workspace \(root) is not a directory")
             throw ExitCode(WardenExit.usage)
         }
+        if let audit, let problem = auditStoreProblem(absolutePath(audit), workspace: root) {
+            complain(problem)
+            throw ExitCode(WardenExit.usage)
+        }
         return root
     }
+}
+
+/// Why the audit store cannot be at `path` for runs in `workspace`, or nil. In the workspace,
+/// only `.warden/` stays out of the gate's snapshots and changesets: a store anywhere else
+/// in it would be a workspace file, changing the workspace with every run, bound into no
+/// view until a snapshot held it, and within reach of the gate for a role whose write zones
+/// cover it.
+func auditStoreProblem(_ path: String, workspace: String) -> String? {
+    // A store not made yet: where its directory really is.
+    var resolved = path
+    if !FilePaths.exists(path), let slash = path.lastIndex(of: "/"), slash != path.startIndex,
+       let directory = FilePaths.realPath(String(path[..<slash])) {
+        resolved = directory + path[slash...]
+    }
+    guard FilePaths.isInside(resolved, workspace), !FilePaths.isInside(resolved, workspace + "/.warden") else { return nil }
+    return "--audit \(path): the audit store may be in the workspace only under \(workspace)/.warden/ (the default is .warden/audit.db), or outside it"
 }
 
 /// Loads the profile and compiles the launch: policy errors exit 65, a refused plan its code.
@@ -166,6 +187,7 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     // Before the view: the ruleset, the network namespace and the audit status are made on
     // threads of their own while this one makes the view and the audit row.
     let ahead = LaunchAhead(plan: plan, view: viewOptions.enabled, control: viewOptions.enabled)
+    LaunchTiming.mark("ahead")
     let view: ViewSession?
     do {
         view = try ViewSession.start(plan: plan, options: viewOptions)

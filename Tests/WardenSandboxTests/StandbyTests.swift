@@ -143,6 +143,28 @@ final class Waiting {
         #expect(stopped.status == 0 && stopped.stdout == "stopped 3 standbys\n" && sockets() == 0, "\(stopped)")
     }
 
+    /// A successor reads its own command line without the argument parser: with every run
+    /// option given, it must still make the same key, so that runs with those options keep
+    /// being served, one successor after another.
+    @Test(arguments: Identity.all)
+    func successorsKeepServingRunsWithEveryOption(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = Self.cache(fx)
+        let options = ["--timeout", "90s", "--json", "--commit", "always", "--keep", "--audit", ".warden/custom.db"]
+        let made = Self.standby(fx, "code", options + ["--idle", "60s", "--count", "1"], env: env)
+        defer { _ = Self.standby(fx, "code", options + ["--stop"], env: env) }
+        #expect(made.status == 0, "\(made)")
+        var runners: [pid_t] = []
+        for _ in 0..<3 {
+            _ = Self.socket(env)
+            let child = fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN"], options: options, env: env)
+            let o = child.wait()
+            #expect(o.status == 0 && o.stderr.contains("\"status\":0"), "\(o)")
+            if let runner = Self.runnerPID(o), runner != child.pid { runners.append(runner) }
+        }
+        #expect(runners.count == 3 && Set(runners).count == 3, "each run served, by a standby of its own: \(runners)")
+    }
+
     /// --count outside 1-8 is a usage error, and nothing is started.
     @Test func aPoolOfNoneOrTooManyIsRefused() {
         let fx = Fixture(.root)

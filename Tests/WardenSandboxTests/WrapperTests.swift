@@ -181,6 +181,30 @@ func descendants(of root: pid_t) -> [pid_t] {
         #expect(noLandlock.stderr.contains("running without landlock"), "\(noLandlock)")
     }
 
+    /// --audit in the workspace is refused (64, nothing runs) except under .warden/; outside
+    /// it, and under .warden/, a new store is made and the run goes ahead. (A new store at the
+    /// workspace's root once failed the launch with "bind mount: ENOENT": the view's snapshot
+    /// had no file there to bind it over.)
+    @Test(arguments: Identity.all)
+    func anAuditStoreInTheWorkspaceMustBeUnderWarden(_ id: Identity) {
+        let fx = Fixture(id)
+        for inside in ["audit.db", "Sources/audit.db", fx.ws + "/new/audit.db"] {
+            let o = fx.run(profile: "code", ["sh", "-c", "touch Sources/ran"], options: ["--audit", inside])
+            #expect(o.status == 64 && o.stderr.contains("only under \(fx.ws)/.warden/") && !fx.exists("Sources/ran"), "\(o)")
+            #expect(!fx.exists("audit.db") && !fx.exists("Sources/audit.db") && !fx.exists("new"))
+        }
+        // Outside the workspace, somewhere the identity may write.
+        let store = fx.base + "/store"
+        mkdir(store, 0o755)
+        if id == .nobody { chown(store, Identity.nobodyID, Identity.nobodyID) }
+        for allowed in [".warden/mine.db", store + "/outside.db", "../store/outside2.db"] {
+            let o = fx.run(profile: "code", ["sh", "-c", "echo ran"], options: ["--audit", allowed])
+            #expect(o.status == 0 && o.stdout == "ran\n", "\(allowed): \(o)")
+        }
+        #expect(fx.exists(".warden/mine.db") && FileManager.default.fileExists(atPath: store + "/outside.db")
+                    && FileManager.default.fileExists(atPath: store + "/outside2.db"))
+    }
+
     @Test(arguments: Identity.all)
     func explainRunsNothing(_ id: Identity) {
         let fx = Fixture(id)
