@@ -285,23 +285,31 @@ func execute(_ plan: LaunchPlan, json: Bool, cached: Bool = false, auditPath: St
     standby?.finish(status: status)
     outcome.teardown?.finish()
     housekeeping.finish()
+    viewEnd?.waitCollected()
     LaunchTiming.mark("torn down")
     return status
 }
 
 /// `ViewSession.finish` on a thread of its own, its messages kept for the caller to print.
 final class ViewEnd: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0), collected = DispatchSemaphore(value: 0)
     private var status: Int32?
     private(set) var lines: [String] = []
 
     init(_ session: ViewSession, plan: LaunchPlan, status: Int32, auditFile: String, auditRun: Int64?) {
         session.say = { [unowned self] in lines.append($0) }
         startBackgroundThread { [self] in
-            self.status = session.finish(plan: plan, status: status, auditFile: auditFile, auditRun: auditRun)
+            self.status = session.finish(plan: plan, status: status, auditFile: auditFile, auditRun: auditRun, collect: false)
             session.say = { complain($0) }
             done.signal()
+            session.collectStale()
+            collected.signal()
         }
+    }
+
+    /// Once stale snapshots are gone (after the status went to the caller).
+    func waitCollected() {
+        collected.wait()
     }
 
     /// The status `finish` returned, once it has.

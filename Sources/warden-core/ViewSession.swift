@@ -56,8 +56,11 @@ final class ViewSession {
     /// workspace policy (ownership zones, limits), with audit rows in `auditFile` under the
     /// run's audit id. Returns the exit status to use instead of the agent's, if any: 73 when
     /// the gate refused what a successful agent produced, 65 for a broken workspace policy.
-    func finish(plan: LaunchPlan, status: Int32?, auditFile: String? = nil, auditRun: Int64? = nil) -> Int32? {
-        defer { collect() }
+    /// - Parameter collect: also remove the snapshots nothing needs any more; false when the
+    ///   caller does that itself (`collectStale`), after its caller has the status.
+    func finish(plan: LaunchPlan, status: Int32?, auditFile: String? = nil, auditRun: Int64? = nil,
+                collect: Bool = true) -> Int32? {
+        defer { if collect { collectStale() } }
         view.releaseSnapshot()
         let changeset: Changeset
         do {
@@ -185,8 +188,10 @@ final class ViewSession {
         try? view.mark(status, committed: committed, message: message)
     }
 
-    /// Snapshots that neither a running view holds nor a kept view names go.
-    private func collect() {
+    /// Snapshots that neither a running view holds nor a kept view names go. Once any
+    /// snapshot is stale, even one a kept view still names, this opens the gate's store and
+    /// reads every view's record: 3 ms, which a run's caller need not wait for.
+    func collectStale() {
         guard gate.mayHaveStaleSnapshots() else { return }
         let kept = Set(View.all(gate: gate).map(\.base))
         _ = try? gate.collectSnapshots(keeping: kept)

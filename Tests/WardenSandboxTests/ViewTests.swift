@@ -183,6 +183,25 @@ extension Fixture {
         #expect(fx.read("Sources/main.swift") == "print(\"main\")\n")
     }
 
+    /// Snapshots nothing needs go by the time `warden run` exits (now done after the status
+    /// is settled, off a served run's path): a committed run's base goes, a kept view's stays.
+    @Test(arguments: Identity.all)
+    func staleSnapshotsGoByTheRunsExit(_ id: Identity) {
+        let fx = Fixture(id)
+        func versions() -> Set<String> {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: fx.path(".warden/gate/snapshots"))) ?? []
+            return Set(names.filter { Int($0) != nil })
+        }
+        let kept = fx.run(profile: "code", ["sh", "-c", "echo kept > Sources/kept.swift"], options: ["--commit", "never"])
+        #expect(kept.status == 0 && versions() == ["0"], "\(kept) \(versions())")
+        let first = fx.run(profile: "code", ["sh", "-c", "echo one > Sources/one.swift"])
+        #expect(first.status == 0 && versions() == ["0", "1"], "the kept view's base stays: \(first) \(versions())")
+        let views = (try? FileManager.default.contentsOfDirectory(atPath: fx.path(".warden/views"))) ?? []
+        for view in views where !view.hasPrefix(".") { try? FileManager.default.removeItem(atPath: fx.path(".warden/views/" + view)) }
+        let second = fx.run(profile: "code", ["sh", "-c", "echo two > Sources/two.swift"])
+        #expect(second.status == 0 && versions() == ["2"], "\(second) \(versions())")
+    }
+
     /// A process the agent leaves behind, writing through a held descriptor, is gone with the
     /// sandbox before the changeset is read: what was committed is what the view held.
     @Test(arguments: Identity.all)
