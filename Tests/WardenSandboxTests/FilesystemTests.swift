@@ -140,6 +140,43 @@ import Testing
         expectOK(fx.control("link", fx.path("Tests/x.swift"), fx.path("Sources/linked.swift")))
     }
 
+    /// A host file in a read zone, owned by the identity so that file permissions would allow
+    /// it: truncate(2) and O_TRUNC fail (Landlock's truncate right, the read-only mount), and
+    /// the file keeps its bytes.
+    @Test(arguments: Identity.all)
+    func truncatingAHostFileItMayRead(_ id: Identity) {
+        let fx = Fixture(id)
+        let dir = fx.base + "/host"
+        mkdir(dir, 0o755)
+        let file = dir + "/data.txt"
+        try! "host data\n".write(toFile: file, atomically: false, encoding: .utf8)
+        if id == .nobody { chown(file, Identity.nobodyID, Identity.nobodyID) }
+        let profile = fx.profile("code", read: [dir])
+        expectErr(fx.run(profile: profile, [fx.probe, "truncate", file]), "truncate", "EROFS", "EACCES")
+        expectErr(fx.run(profile: profile, [fx.probe, "open-trunc", file]), "open", "EROFS", "EACCES")
+        #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "host data\n")
+        expectOK(fx.control("truncate", file))
+        #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "")
+    }
+
+    /// A read rule above the workspace covers the workspace too, which is mounted writable:
+    /// with the supervisor off (it checks truncate as well), Landlock alone must still refuse
+    /// truncating a file outside the write zones, with and without a view.
+    @Test(arguments: Identity.all)
+    func aReadRuleAboveTheWorkspaceGrantsNoTruncate(_ id: Identity) {
+        let fx = Fixture(id)
+        let before = fx.size("Tests/main_tests.swift")
+        let profile = fx.profile("code", read: [fx.base])
+        let explain = fx.run(profile: profile, ["true"], options: ["--explain"])
+        #expect(explain.stdout.contains("  \(fx.base)  [read_file,read_dir]"), "\(explain)")
+        for view in [["--view"], ["--no-view"]] {
+            let o = fx.run(profile: profile, [fx.probe, "truncate", fx.path("Tests/main_tests.swift")],
+                           options: view + ["--allow-degraded", "supervisor"], env: ["WARDEN_PRETEND_MISSING": "supervisor"])
+            expectErr(o, "truncate", "EACCES")
+        }
+        #expect(fx.size("Tests/main_tests.swift") == before && before! > 0)
+    }
+
     @Test(arguments: Identity.all)
     func truncatingAReadOnlyFile(_ id: Identity) {
         let fx = Fixture(id)

@@ -324,12 +324,13 @@ final class Fixture {
     }
 
     /// A profile extending `role` with the probe as a tool; `extra` is appended YAML.
-    func profile(_ role: String, tools: [String] = [], extra: String = "") -> String {
+    func profile(_ role: String, tools: [String] = [], read: [String] = [], extra: String = "") -> String {
         let file = base + "/\(role)-probe-\(UUID().uuidString.prefix(8)).yaml"
         let list = ([probe] + tools).map { "\"\($0)\"" }.joined(separator: ", ")
         var yaml = "role: probe-\(role)\nextends: \(role)\ntools: [\(list)]\n"
-        if !Binaries.libraryDirs.isEmpty {
-            yaml += "read: [\(Binaries.libraryDirs.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
+        let reads = Binaries.libraryDirs + read
+        if !reads.isEmpty {
+            yaml += "read: [\(reads.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
         }
         yaml += extra
         try! yaml.write(toFile: file, atomically: false, encoding: .utf8)
