@@ -119,17 +119,24 @@ struct LaunchArguments: ParsableArguments {
     /// The workspace, absolute and real; a usage error (exit 64) if it is not a directory, or
     /// if --audit names a place in it the store may not be.
     func root() throws -> String {
-        let root = absolutePath(workspace ?? currentDirectory())
-        guard FilePaths.isDirectory(root) else {
-            complain("workspace \(root) is not a directory")
-            throw ExitCode(WardenExit.usage)
-        }
-        if let audit, let problem = auditStoreProblem(absolutePath(audit), workspace: root) {
-            complain(problem)
-            throw ExitCode(WardenExit.usage)
-        }
+        guard let root = workspaceRoot(workspace, audit: audit.map(absolutePath)) else { throw ExitCode(WardenExit.usage) }
         return root
     }
+}
+
+/// The workspace (default: the working directory), absolute and real. Nil, having said why,
+/// when it is not a directory or the audit store (absolute) may not be where it is asked to be.
+func workspaceRoot(_ workspace: String?, audit: String?) -> String? {
+    let root = absolutePath(workspace ?? currentDirectory())
+    guard FilePaths.isDirectory(root) else {
+        complain("workspace \(root) is not a directory")
+        return nil
+    }
+    if let audit, let problem = auditStoreProblem(audit, workspace: root) {
+        complain(problem)
+        return nil
+    }
+    return root
 }
 
 /// Why the audit store cannot be at `path` for runs in `workspace`, or nil. In the workspace,

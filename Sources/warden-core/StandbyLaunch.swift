@@ -65,15 +65,7 @@ extension StandbySettings {
     /// Makes, serves or stops standbys as the settings say; the exit status.
     func run() -> Int32 {
         LaunchTiming.mark("parsed")
-        let root = absolutePath(workspace ?? currentDirectory())
-        guard FilePaths.isDirectory(root) else {
-            complain("workspace \(root) is not a directory")
-            return WardenExit.usage
-        }
-        if let audit, let problem = auditStoreProblem(audit, workspace: root) {
-            complain(problem)
-            return WardenExit.usage
-        }
+        guard let root = workspaceRoot(workspace, audit: audit) else { return WardenExit.usage }
         let environment = processEnvironment()
         let cwd = currentDirectory()
         guard let cache = PlanCache.standard(environment: environment) else {

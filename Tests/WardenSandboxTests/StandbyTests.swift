@@ -118,7 +118,8 @@ final class Waiting {
 
     /// --count keeps several standbys waiting for the same options. Four runs started
     /// together against three: three are served, each by a standby of its own, and the fourth
-    /// finds them all taken and launches itself; all four succeed. --stop ends all three.
+    /// finds them all taken and launches itself (or, started late on a loaded machine, gets a
+    /// successor); all four succeed. --stop ends all three.
     @Test(arguments: Identity.all)
     func aPoolServesABurstOneRunEach(_ id: Identity) {
         let fx = Fixture(id)
@@ -126,11 +127,12 @@ final class Waiting {
         let made = Self.standby(fx, "code", ["--idle", "60s", "--count", "3"], env: env)
         defer { _ = Self.standby(fx, "code", ["--stop"], env: env) }
         #expect(made.status == 0 && made.stdout.components(separatedBy: "standby ready: ").count == 4, "\(made)")
-        let children = (0..<4).map { _ in fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; sleep 1"], env: env) }
+        // Long enough that all four overlap even when starting them is slow.
+        let children = (0..<4).map { _ in fx.start(profile: "code", ["sh", "-c", "echo run=$WARDEN_RUN; sleep 3"], env: env) }
         let outcomes = children.map { $0.wait() }
         for o in outcomes { #expect(o.status == 0 && Self.runnerPID(o) != nil, "\(o)") }
         let served = zip(children, outcomes).filter { Self.runnerPID($1) != $0.pid }.map { Self.runnerPID($1) }
-        #expect(served.count == 3 && Set(served).count == 3, "\(outcomes)")
+        #expect(served.count >= 3 && Set(served).count == served.count, "\(outcomes)")
 
         // Their successors, once listening, stop together.
         let cache = env["WARDEN_CACHE"]!
