@@ -27,7 +27,8 @@ public enum Standby {
     /// What a client sends: the request kind, the key, and for a run the working directory,
     /// the command and the environment, as counted NUL-terminated strings.
     public struct Request {
-        public enum Kind: String { case run, stop }
+        /// `info`: what the standby waits for, as one JSON object (`warden standbys`).
+        public enum Kind: String { case run, stop, info }
         public var kind: Kind
         public var key: String
         public var cwd = ""
@@ -56,8 +57,9 @@ public enum Standby {
     }
 
     /// Replies, one byte each: `accepted` as the command goes to the agent, its status (four
-    /// bytes) at the run's end.
-    public static let accepted: UInt8 = UInt8(ascii: "A"), declined: UInt8 = UInt8(ascii: "D"), stopped: UInt8 = UInt8(ascii: "S")
+    /// bytes) at the run's end; `info` with a length (four bytes) and that much JSON.
+    public static let accepted: UInt8 = UInt8(ascii: "A"), declined: UInt8 = UInt8(ascii: "D"), stopped: UInt8 = UInt8(ascii: "S"),
+                      info: UInt8 = UInt8(ascii: "I")
 
     /// A stream socket (close-on-exec) and `path` as its address, for `op` (connect or
     /// bind): op's result, or -1 with errno ENAMETOOLONG for a path a unix socket cannot take.

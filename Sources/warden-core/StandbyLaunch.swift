@@ -62,6 +62,15 @@ extension StandbySettings {
 }
 
 extension StandbySettings {
+    /// The JSON members `warden standbys` shows for a standby made with these settings.
+    func summary(plan: LaunchPlan, root: String, cwd: String) -> String {
+        "\"profile\":\(jsonString(plan.profile.role)),\"profile_file\":\(jsonString(plan.profile.file)),"
+            + "\"workspace\":\(jsonString(root)),\"directory\":\(jsonString(cwd)),"
+            + "\"timeout_seconds\":\(timeout.map { String($0) } ?? "null"),\"json\":\(json),"
+            + "\"audit\":\(audit.map(jsonString) ?? "null"),\"view\":\(view.enabled),\"keep\":\(view.keep),"
+            + "\"commit\":\(jsonString(view.commit.rawValue)),\"allow_degraded\":[\(allowDegraded.sorted().map(jsonString).joined(separator: ","))]"
+    }
+
     /// Makes, serves or stops standbys as the settings say; the exit status.
     func run() -> Int32 {
         LaunchTiming.mark("parsed")
@@ -120,7 +129,7 @@ extension StandbySettings {
             return 0
         }
         let server = StandbyServer(key: key, planKey: planKey, cache: cache, slot: slot, compiled: plan.compiled, options: options,
-                                   idle: idle, readyFD: readyFD)
+                                   idle: idle, readyFD: readyFD, summary: summary(plan: plan, root: root, cwd: cwd))
         LaunchTiming.mark("server made")
         do {
             try server.listen(inheritedLock: lockFD)

@@ -18,6 +18,8 @@ final class StandbyServer {
 
     let key: String
     let path: String
+    private let slot: Int
+    private let summary: String
     private let compiled: CompiledLaunch
     /// What the standby's own plan was bound with: the workspace, timeout and run id a claim keeps.
     private let options: LaunchOptions
@@ -34,8 +36,11 @@ final class StandbyServer {
     /// A run took it (its status went back, or goes back, on `client`).
     private(set) var claimed = false
 
+    /// - Parameter summary: JSON members saying what the standby waits for (`info`).
     init(key: String, planKey: String, cache: PlanCache, slot: Int, compiled: CompiledLaunch, options: LaunchOptions,
-         idle: Double, readyFD: Int32) {
+         idle: Double, readyFD: Int32, summary: String) {
+        self.slot = slot
+        self.summary = summary
         self.key = key
         self.options = options
         stamps = cache.stamps(key: planKey)
@@ -158,6 +163,12 @@ final class StandbyServer {
             }
             LaunchTiming.mark("request read")
             let fresh = freshness.result()
+            if request.kind == .info {
+                fds.forEach { close($0) }
+                _ = Standby.writeAll(conn, info(current: fresh, left: deadline - monotonicSeconds()))
+                close(conn)
+                continue
+            }
             guard request.key == key else { decline(); continue }
             if request.kind == .stop { decline(Standby.stopped); return stop(.unused) }
             // Out of date: the claimant launches the command itself, and a fresh standby follows.
@@ -184,6 +195,14 @@ final class StandbyServer {
             pending = fds
             return plan
         }
+    }
+
+    /// The `info` reply: what this standby waits for (`summary`, from whoever made it), its
+    /// process and slot, whether its plan and view are still current, and its idle time left.
+    private func info(current: Bool, left: Double) -> [UInt8] {
+        let json = "{\"pid\":\(getpid()),\"slot\":\(slot),\(summary),\"current\":\(current),\"idle_left_seconds\":\(Int(max(left, 0)))}"
+        var length = UInt32(json.utf8.count).littleEndian
+        return [Standby.info] + withUnsafeBytes(of: &length) { Array($0) } + Array(json.utf8)
     }
 
     /// Kernel audit's state when the sandbox was made (nil: not readable, as for non-root).

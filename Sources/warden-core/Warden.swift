@@ -25,6 +25,7 @@ struct Warden: ParsableCommand {
         discussion: """
         Launch:   warden run --profile code -- make test
         Prepare:  warden standby --profile code   (the next such run starts at once)
+                  warden standbys                 (what waits, for which options)
         Inspect:  warden run --profile code --explain -- make test
         Author:   warden policy lint profiles/mine.yaml
         Profiles: warden profile list | warden profile show code
@@ -34,7 +35,7 @@ struct Warden: ParsableCommand {
         71 the sandbox could not be set up; 73 the gate refused a changeset;
         126 command not allowed; 127 not found.
         """,
-        subcommands: [Run.self, StandbyCommand.self, SubmitCommand.self, AuditCommand.self, GateCommand.self, ChangesCommand.self, ProfileCommand.self, PolicyCommand.self]
+        subcommands: [Run.self, StandbyCommand.self, StandbysCommand.self, SubmitCommand.self, AuditCommand.self, GateCommand.self, ChangesCommand.self, ProfileCommand.self, PolicyCommand.self]
     )
 }
 

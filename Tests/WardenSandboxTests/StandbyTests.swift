@@ -167,6 +167,44 @@ final class Waiting {
         #expect(runners.count == 3 && Set(runners).count == 3, "each run served, by a standby of its own: \(runners)")
     }
 
+    /// `warden standbys` asks each standby what it waits for: both of a pool, with their
+    /// options, current until the workspace changes; a socket nobody answers on is listed as
+    /// not listening; after --stop there are none. As JSON, one object per line.
+    @Test(arguments: Identity.all)
+    func standbysListsWhatWaits(_ id: Identity) {
+        let fx = Fixture(id)
+        let env = Self.cache(fx)
+        let made = Self.standby(fx, "code", ["--idle", "60s", "--count", "2", "--timeout", "90s"], env: env)
+        #expect(made.status == 0, "\(made)")
+        func list(_ args: [String] = []) -> Outcome {
+            spawn(fx.identity.prefix + [fx.warden, "standbys"] + args, env: fx.environment(env), cwd: fx.ws).wait()
+        }
+        let dead = env["WARDEN_CACHE"]! + "/standby-0123456789abcdef.sock"
+        FileManager.default.createFile(atPath: dead, contents: nil)
+        let lines = list(["--json"])
+        let objects = lines.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let live = objects.filter { $0["listening"] as? Bool == true }
+        #expect(lines.status == 0 && objects.count == 3 && live.count == 2, "\(lines)")
+        #expect(Set(live.compactMap { $0["slot"] as? Int }) == [0, 1], "\(lines)")
+        for o in live {
+            #expect(o["profile"] as? String == "code" && o["workspace"] as? String == fx.ws && o["current"] as? Bool == true
+                        && o["timeout_seconds"] as? Double == 90 && (o["pid"] as? Int).map { kill(pid_t($0), 0) == 0 } == true, "\(o)")
+        }
+        #expect(objects.contains { $0["socket"] as? String == dead && $0["listening"] as? Bool == false }, "\(lines)")
+        fx.write("Sources/added.swift", "// changed\n")
+        let text = list()
+        #expect(text.status == 0 && text.stdout.components(separatedBy: "stale").count == 3
+                    && text.stdout.contains("--profile code --workspace \(fx.ws) --timeout 90s")
+                    && text.stdout.contains("\(dead): not listening"), "\(text)")
+        let stopped = Self.standby(fx, "code", ["--timeout", "90s", "--stop"], env: env)
+        #expect(stopped.stdout == "stopped 2 standbys\n", "\(stopped)")
+        unlink(dead)
+        let none = list()
+        #expect(none.status == 0 && none.stdout.hasPrefix("no standby is waiting"), "\(none)")
+    }
+
     /// --count outside 1-8 is a usage error, and nothing is started.
     @Test func aPoolOfNoneOrTooManyIsRefused() {
         let fx = Fixture(.root)
