@@ -29,15 +29,43 @@ final class DirectoryStamps {
         return data
     }
 
-    static func decode(_ data: Data) -> [(path: String, mtime: Int64, ctime: Int64)]? {
-        var out: [(path: String, mtime: Int64, ctime: Int64)] = []
-        for record in data.split(separator: 0, omittingEmptySubsequences: true) {
-            let fields = record.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3, let m = Int64(String(decoding: fields[0], as: UTF8.self)),
-                  let c = Int64(String(decoding: fields[1], as: UTF8.self)) else { return nil }
-            out.append((String(decoding: fields[2], as: UTF8.self), m, c))
+    /// Whether `data` (as `encoded` writes it) holds at least one record and `match` is true
+    /// of every one, in order. Read in place: each path reaches `match` as the C string it is
+    /// in the buffer (its NUL is the record's end), so a workspace of thousands of
+    /// directories costs their stats, not a string and two integers allocated for each.
+    static func allMatch(_ data: Data, _ match: (_ mtime: Int64, _ ctime: Int64, _ path: UnsafePointer<CChar>) -> Bool) -> Bool {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
+            guard let base = raw.baseAddress, raw.count > 0 else { return false }
+            let bytes = base.assumingMemoryBound(to: UInt8.self)
+            let end = raw.count
+            var i = 0
+            // A decimal integer and the space after it.
+            func number() -> Int64? {
+                let negative = i < end && bytes[i] == UInt8(ascii: "-")
+                if negative { i += 1 }
+                var value: Int64 = 0
+                let first = i
+                while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                    let (tens, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (sum, o2) = tens.addingReportingOverflow(Int64(bytes[i] - UInt8(ascii: "0")))
+                    guard !o1, !o2 else { return nil }
+                    value = sum
+                    i += 1
+                }
+                guard i > first, i < end, bytes[i] == UInt8(ascii: " ") else { return nil }
+                i += 1
+                return negative ? -value : value
+            }
+            while i < end {
+                guard let mtime = number(), let ctime = number() else { return false }
+                let start = i
+                while i < end, bytes[i] != 0 { i += 1 }
+                guard i < end else { return false }
+                i += 1
+                guard match(mtime, ctime, (base + start).assumingMemoryBound(to: CChar.self)) else { return false }
+            }
+            return true
         }
-        return out
     }
 }
 
@@ -54,15 +82,14 @@ extension Gate {
     /// False when the stamps are missing or unreadable.
     func workspaceUnchanged(since version: Int64) -> Bool {
         guard let dir = try? gateDir.directory("snapshots"),
-              let data = try? dir.read(Self.stampsName(version), max: 1 << 28),
-              let records = DirectoryStamps.decode(data), !records.isEmpty else { return false }
+              let data = try? dir.read(Self.stampsName(version), max: 1 << 28) else { return false }
+        let fd = root.fd
         var st = stat()
-        for r in records {
-            guard fstatat(root.fd, r.path.isEmpty ? "." : r.path, &st, AT_SYMLINK_NOFOLLOW) == 0,
-                  st.st_mode & S_IFMT == S_IFDIR,
-                  DirectoryStamps.ns(st.st_mtim) == r.mtime, DirectoryStamps.ns(st.st_ctim) == r.ctime else { return false }
+        return DirectoryStamps.allMatch(data) { mtime, ctime, path in
+            let rc = path.pointee == 0 ? fstatat(fd, ".", &st, AT_SYMLINK_NOFOLLOW) : fstatat(fd, path, &st, AT_SYMLINK_NOFOLLOW)
+            return rc == 0 && st.st_mode & S_IFMT == S_IFDIR
+                && DirectoryStamps.ns(st.st_mtim) == mtime && DirectoryStamps.ns(st.st_ctim) == ctime
         }
-        return true
     }
 
     /// Not fsynced: lost stamps only send the next view the slow way.
