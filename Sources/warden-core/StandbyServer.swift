@@ -117,6 +117,9 @@ final class StandbyServer {
     /// Called by the launcher once the sandbox waits for its command: tells whoever started
     /// this standby that it is ready, then serves requests until one is a run it accepts.
     func claim(child: pid_t, view: ViewSession?) -> LaunchPlan? {
+        // Made before anyone can claim this standby, so that its exact check covers what came
+        // before its watches; nil (no inotify to spare, or already stale): stats each time.
+        let watch = view.flatMap { SnapshotWatch(gate: $0.gate, version: $0.view.record.base) }
         rename(path + ".new", path)
         if readyFD >= 0 {
             // Until now its errors went to whoever started it; from now on, nobody listens.
@@ -126,7 +129,8 @@ final class StandbyServer {
         }
         let stamps = self.stamps
         let freshness = Freshness {
-            (stamps?.hold ?? false) && (view.map { $0.gate.snapshotIsCurrent($0.view.record.base) } ?? true)
+            (stamps?.hold ?? false)
+                && (view.map { watch?.isCurrent() ?? $0.gate.snapshotIsCurrent($0.view.record.base) } ?? true)
         }
         // Signals end a waiting standby (its view goes); once claimed, they go to the agent.
         stopFD = warden_stop_signals()
