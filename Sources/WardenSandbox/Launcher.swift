@@ -231,8 +231,10 @@ public enum Launcher {
                     throw StandbyEnded()
                 }
                 wallTimeout = held.plan.wallTimeout
+                LaunchTiming.mark("held")
                 // A failed send means the agent is gone; the report pipe says why.
                 _ = sendCommand(pair[0], held, controlled: controlled, selfTool: selfTool?.path)
+                LaunchTiming.mark("command sent")
                 held.sent()
             }
             close(pair[0])
