@@ -144,11 +144,14 @@ extension Gate {
             return
         }
         let temp = ".build-\(version)-\(getpid())"
-        try dir.removeTree(temp)
-        guard mkdirat(dir.fd, temp, 0o755) == 0 else { throw GateError.io(operation: "mkdir \(dir.path)/\(temp)", errno: errno) }
-        let target = try dir.directory(temp)
+        try forceRemove(temp, in: dir)
         let stamps = DirectoryStamps()
-        try SnapshotCopier(stamps: stamps).copy(from: root, to: target, rootStat: try root.stat("."))
+        if try recycleSnapshotLocked(before: version, as: temp, in: dir) {
+            try SnapshotPatcher(stamps: stamps).patch(from: root, to: try dir.directory(temp), rootStat: try root.stat("."))
+        } else {
+            guard mkdirat(dir.fd, temp, 0o755) == 0 else { throw GateError.io(operation: "mkdir \(dir.path)/\(temp)", errno: errno) }
+            try SnapshotCopier(stamps: stamps).copy(from: root, to: try dir.directory(temp), rootStat: try root.stat("."))
+        }
         try writeStamps(stamps, version: version, in: dir)
         // A snapshot is complete or absent: readers only ever see the renamed result.
         guard renameat(dir.fd, temp, dir.fd, "\(version)") == 0 else {
@@ -191,7 +194,7 @@ struct SnapshotCopier {
         if let st = rootStat { try copyMetadata(st, of: target) }
     }
 
-    private func copyEntry(_ name: UnsafePointer<CChar>, type: UInt8, from source: DirectoryFD, to target: DirectoryFD) throws {
+    func copyEntry(_ name: UnsafePointer<CChar>, type: UInt8, from source: DirectoryFD, to target: DirectoryFD) throws {
         var isDir = type == UInt8(DT_DIR)
         if type == UInt8(DT_UNKNOWN) {
             var st = stat()
@@ -224,7 +227,7 @@ struct SnapshotCopier {
 
     /// `.warden` and `.git` are bound in live by the view: the snapshot only needs something
     /// of the same type to mount them on.
-    private func mountPoint(_ name: UnsafePointer<CChar>, isDir: Bool, in target: DirectoryFD) throws {
+    func mountPoint(_ name: UnsafePointer<CChar>, isDir: Bool, in target: DirectoryFD) throws {
         let rc = isDir ? mkdirat(target.fd, name, 0o755)
             : openat(target.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard rc >= 0 else { throw GateError.io(operation: "create \(target.path)/\(String(cString: name))", errno: errno) }
@@ -254,7 +257,7 @@ struct SnapshotCopier {
         try copyMetadata(st, of: out)
     }
 
-    private func copyMetadata(_ st: stat, of target: DirectoryFD) throws {
+    func copyMetadata(_ st: stat, of target: DirectoryFD) throws {
         try copyMetadata(st, of: target.fd)
     }
 

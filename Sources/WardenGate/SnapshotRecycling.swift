@@ -1,0 +1,90 @@
+import Foundation
+import Glibc
+
+// A snapshot is a link per workspace file, and after a commit the previous one is usually
+// garbage: making the new one from scratch and removing the old cost a link and an unlink
+// per file (about 1 s for a commit in a workspace of 20,000 files). The old snapshot is
+// instead renamed to the new one's build directory and patched: what still is the same
+// inode stays, the rest is replaced, and the result is the tree a fresh walk would make.
+
+extension Gate {
+    /// Takes the newest snapshot older than `version` that no view holds (its lock) or names
+    /// (a kept view's base) out of use, as the collector would, renamed to `temp`. False when
+    /// there is none.
+    func recycleSnapshotLocked(before version: Int64, as temp: String, in dir: DirectoryFD) throws -> Bool {
+        let older = try dir.entries().compactMap { Int64($0) }.filter { $0 < version }.sorted(by: >)
+        guard !older.isEmpty else { return false }
+        let named = Set(View.all(gate: self).map(\.base))
+        for candidate in older where !named.contains(candidate) {
+            let lock = openat(dir.fd, "\(candidate).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard lock >= 0 else { continue }
+            defer { close(lock) }
+            guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
+            // Renamed first, as the collector does: a view that takes the lock after this
+            // finds no snapshot there and asks the gate for the current one.
+            guard renameat(dir.fd, "\(candidate)", dir.fd, temp) == 0 else { continue }
+            unlinkat(dir.fd, "\(candidate).lock", 0)
+            unlinkat(dir.fd, Self.stampsName(candidate), 0)
+            return true
+        }
+        return false
+    }
+}
+
+/// Makes a tree an earlier `SnapshotCopier` walk made into the tree a walk would make now:
+/// an entry that is still the workspace's inode (a hard link to it) stays, a directory is
+/// patched in turn, anything else is replaced through the copier, and what the workspace no
+/// longer has goes. Directories are stamped as the copier stamps them: stat'ed before read.
+struct SnapshotPatcher {
+    let copier: SnapshotCopier
+    private var prefix: String { copier.prefix }
+
+    init(stamps: DirectoryStamps, prefix: String = "") {
+        copier = SnapshotCopier(stamps: stamps, prefix: prefix)
+    }
+
+    func patch(from source: DirectoryFD, to target: DirectoryFD, rootStat: stat?) throws {
+        if let st = rootStat { copier.stamps.add(prefix, st) }
+        // Writable while patched, whatever the workspace's mode; set back at the end.
+        _ = fchmod(target.fd, 0o700)
+        var gone = Set(try target.entries())
+        for (name, type) in try Self.typedEntries(source) {
+            let had = gone.remove(name) != nil
+            var isDir = type == UInt8(DT_DIR)
+            if type == UInt8(DT_UNKNOWN) { isDir = (try source.stat(name)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false }
+            let old = had ? try target.stat(name) : nil
+            let oldIsDir = old.map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+            let kept: Bool
+            if prefix.isEmpty, Gate.outsideSnapshots.contains(name) {
+                kept = old != nil && oldIsDir == isDir  // a mount point: only its type matters
+            } else if old != nil, isDir, oldIsDir {
+                try SnapshotPatcher(stamps: copier.stamps, prefix: prefix.isEmpty ? name : prefix + "/" + name)
+                    .patch(from: try source.directory(name), to: try target.directory(name), rootStat: try source.stat(name))
+                kept = true
+            } else if let old, !isDir, !oldIsDir, let now = try source.stat(name) {
+                kept = now.st_dev == old.st_dev && now.st_ino == old.st_ino
+            } else {
+                kept = false
+            }
+            if kept { continue }
+            if old != nil { try forceRemove(name, in: target) }
+            try name.withCString { try copier.copyEntry($0, type: type, from: source, to: target) }
+        }
+        for name in gone { try forceRemove(name, in: target) }
+        if let st = rootStat { try copier.copyMetadata(st, of: target) }
+    }
+
+    private static func typedEntries(_ dir: DirectoryFD) throws -> [(String, UInt8)] {
+        guard let stream = fdopendir(dup(dir.fd)) else { throw GateError.io(operation: "opendir \(dir.path)", errno: errno) }
+        defer { closedir(stream) }
+        rewinddir(stream)
+        var out: [(String, UInt8)] = []
+        while let e = readdir(stream) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { out.append((name, e.pointee.d_type)) }
+        }
+        return out
+    }
+}
