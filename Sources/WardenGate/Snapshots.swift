@@ -64,39 +64,53 @@ extension Gate {
     }
 
     /// Whether `collectSnapshots` could find anything to remove: a directory listing, so that
-    /// a run ending in a tidy workspace does not take the gate lock for nothing.
+    /// a run ending in a tidy workspace does not take the gate lock for nothing. One old
+    /// snapshot is no work: it is held, named, or the spare.
     public func mayHaveStaleSnapshots() -> Bool {
         guard let dir = try? gateDir.directory("snapshots"), let names = try? dir.entries() else { return false }
         let current = currentVersionHint()
-        return names.contains { name in
-            if name.hasSuffix(".lock") || name.hasSuffix(".dirs") { return false }
-            return Int64(name) == nil || Int64(name) != current
+        var old = 0
+        for name in names where !name.hasSuffix(".lock") && !name.hasSuffix(".dirs") {
+            guard let version = Int64(name) else { return true }  // a build or trash left behind
+            if version != current { old += 1 }
         }
+        return old > 1
     }
 
-    /// Removes snapshots no view needs any more. Returns the versions removed.
+    /// Removes snapshots no view needs any more, but the newest of them: the spare that the
+    /// next commit patches into its snapshot (`recycleSnapshotLocked`) when the previous one
+    /// is still held, as a waiting standby holds it. Returns the versions removed.
     @discardableResult
     public func collectSnapshots(keeping kept: Set<Int64> = []) throws -> [Int64] {
         try withLock {
             let dir = try gateDir.makeDirectories("snapshots")
             let current = try store.version()
             var removed: [Int64] = []
+            var spared = false
+            var versions: [Int64] = []
             for name in try dir.entries() {
                 if name.hasPrefix(".build-") || name.hasPrefix(".trash-") {
-                    try dir.removeTree(name)
+                    try forceRemove(name, in: dir)
                     continue
                 }
-                guard let version = Int64(name), version != current, !kept.contains(version) else { continue }
+                if let version = Int64(name), "\(version)" == name { versions.append(version) }
+            }
+            for version in versions.sorted(by: >) where version != current && !kept.contains(version) {
+                let name = "\(version)"
                 let lock = openat(dir.fd, "\(version).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
                 guard lock >= 0 else { continue }
                 defer { close(lock) }
                 guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
+                if !spared {
+                    spared = true
+                    continue
+                }
                 // Renamed first: a view taking the lock after this sees no snapshot and asks
                 // the gate for the current one.
                 guard renameat(dir.fd, name, dir.fd, ".trash-\(name)") == 0 else { continue }
                 unlinkat(dir.fd, "\(version).lock", 0)
                 unlinkat(dir.fd, Self.stampsName(version), 0)
-                try dir.removeTree(".trash-\(name)")
+                try forceRemove(".trash-\(name)", in: dir)
                 removed.append(version)
             }
             return removed

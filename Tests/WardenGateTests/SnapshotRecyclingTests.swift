@@ -139,4 +139,43 @@ import Testing
         // The unheld, unnamed first one was the one recycled.
         #expect(!FileManager.default.fileExists(atPath: snapshots + "/\(lease.version)"))
     }
+
+    /// A waiting standby holds the current snapshot when a commit comes: the collector keeps
+    /// the newest free snapshot as a spare, and the next snapshot is patched from it.
+    @Test func aHeldSnapshotLeavesASpareThatTheNextSnapshotIsPatchedFrom() throws {
+        let (fx, gate, first) = try workspace()
+        let snapshots = fx.workspace + "/.warden/gate/snapshots"
+        put(fx.workspace + "/Sources/one.swift", "1\n")
+        let second = try gate.snapshotLease()  // made afresh: the first is held
+        first.release()
+        #expect(try gate.collectSnapshots().isEmpty, "the spare was removed")
+        #expect(FileManager.default.fileExists(atPath: snapshots + "/\(first.version)"))
+        #expect(!gate.mayHaveStaleSnapshots(), "one old snapshot is no work for the collector")
+        let spareDir = inode(snapshots + "/\(first.version)/Sources/sub/deep")
+
+        put(fx.workspace + "/Sources/two.swift", "2\n")
+        let third = try gate.snapshotLease()  // the second is held: patched from the spare
+        #expect(!FileManager.default.fileExists(atPath: snapshots + "/\(first.version)"))
+        #expect(inode(snapshots + "/\(third.version)/Sources/sub/deep") == spareDir, "not made from the spare")
+        #expect(inode(snapshots + "/\(third.version)/Sources/two.swift") == inode(fx.workspace + "/Sources/two.swift"))
+        #expect(gate.snapshotIsCurrent(third.version))
+
+        second.release()
+        #expect(try gate.collectSnapshots().isEmpty)
+        let left = try FileManager.default.contentsOfDirectory(atPath: snapshots).filter { Int64($0) != nil }.sorted()
+        #expect(left == ["\(second.version)", "\(third.version)"].sorted(), "\(left)")
+        // Patched from the spare again (the third is held), so two old ones never pile up...
+        put(fx.workspace + "/Sources/three.swift", "3\n")
+        let fourth = try gate.snapshotLease()
+        #expect(!FileManager.default.fileExists(atPath: snapshots + "/\(second.version)"))
+        // ...unless every old one is held when the next is made: then the older is work again.
+        put(fx.workspace + "/Sources/four.swift", "4\n")
+        let fifth = try gate.snapshotLease()
+        third.release()
+        fourth.release()
+        #expect(gate.mayHaveStaleSnapshots())
+        #expect(try gate.collectSnapshots() == [third.version])
+        #expect(!gate.mayHaveStaleSnapshots())
+        _ = fifth
+    }
 }
