@@ -16,7 +16,8 @@ final class DirectoryFD {
         self.path = path
     }
 
-    private init(fd: Int32, path: String) {
+    /// Takes ownership of `fd`.
+    init(fd: Int32, path: String) {
         self.fd = fd
         self.path = path
     }
@@ -99,6 +100,23 @@ final class DirectoryFD {
             guard unlinkat(fd, name, 0) == 0 || errno == ENOENT else { throw GateError.io(operation: "unlink \(path)/\(name)", errno: errno) }
         }
     }
+
+    /// Each entry's name as the kernel gives it, with its NUL, and its d_type.
+    func typedRawEntries() throws -> [(name: [CChar], type: UInt8)] {
+        guard let stream = fdopendir(dup(fd)) else { throw GateError.io(operation: "opendir \(path)", errno: errno) }
+        defer { closedir(stream) }
+        rewinddir(stream)
+        var out: [(name: [CChar], type: UInt8)] = []
+        while let e = readdir(stream) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { p in Array(UnsafeBufferPointer(start: p, count: strlen(p) + 1)) }
+            }
+            if name != [46, 0] && name != [46, 46, 0] { out.append((name, e.pointee.d_type)) }
+        }
+        return out
+    }
+
+    func rawEntries() throws -> [[CChar]] { try typedRawEntries().map(\.name) }
 
     func entries() throws -> [String] {
         guard let dir = fdopendir(dup(fd)) else { throw GateError.io(operation: "opendir \(path)", errno: errno) }

@@ -47,44 +47,56 @@ struct SnapshotPatcher {
         if let st = rootStat { copier.stamps.add(prefix, st) }
         // Writable while patched, whatever the workspace's mode; set back at the end.
         _ = fchmod(target.fd, 0o700)
-        var gone = Set(try target.entries())
-        for (name, type) in try Self.typedEntries(source) {
+        // Names as the kernel gives them (NUL-terminated), not as Swift strings: a file name
+        // that is not UTF-8 must be found again, as the copier's raw links find it.
+        var gone = Set(try target.rawEntries())
+        for (name, type) in try source.typedRawEntries() {
             let had = gone.remove(name) != nil
-            var isDir = type == UInt8(DT_DIR)
-            if type == UInt8(DT_UNKNOWN) { isDir = (try source.stat(name)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false }
-            let old = had ? try target.stat(name) : nil
-            let oldIsDir = old.map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
-            let kept: Bool
-            if prefix.isEmpty, Gate.outsideSnapshots.contains(name) {
-                kept = old != nil && oldIsDir == isDir  // a mount point: only its type matters
-            } else if old != nil, isDir, oldIsDir {
-                try SnapshotPatcher(stamps: copier.stamps, prefix: prefix.isEmpty ? name : prefix + "/" + name)
-                    .patch(from: try source.directory(name), to: try target.directory(name), rootStat: try source.stat(name))
-                kept = true
-            } else if let old, !isDir, !oldIsDir, let now = try source.stat(name) {
-                kept = now.st_dev == old.st_dev && now.st_ino == old.st_ino
-            } else {
-                kept = false
+            try name.withUnsafeBufferPointer { buffer in
+                let raw = buffer.baseAddress!
+                let now = try Self.lstat(raw, in: source)
+                let isDir = type == UInt8(DT_DIR) || (type == UInt8(DT_UNKNOWN) && now.map { $0.st_mode & S_IFMT == S_IFDIR } == true)
+                let old = had ? try Self.lstat(raw, in: target) : nil
+                let oldIsDir = old.map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+                let kept: Bool
+                if prefix.isEmpty, Gate.outsideSnapshots.contains(String(cString: raw)) {
+                    kept = old != nil && oldIsDir == isDir  // a mount point: only its type matters
+                } else if old != nil, isDir, oldIsDir {
+                    // Directories by name, as the copier opens them.
+                    let rel = String(cString: raw)
+                    try SnapshotPatcher(stamps: copier.stamps, prefix: prefix.isEmpty ? rel : prefix + "/" + rel)
+                        .patch(from: try source.directory(rel), to: try target.directory(rel), rootStat: now)
+                    kept = true
+                } else if let old, let now, !isDir, !oldIsDir {
+                    kept = now.st_dev == old.st_dev && now.st_ino == old.st_ino
+                } else {
+                    kept = false
+                }
+                if kept { return }
+                if let old { try Self.remove(raw, old, in: target) }
+                try copier.copyEntry(raw, type: type, from: source, to: target)
             }
-            if kept { continue }
-            if old != nil { try forceRemove(name, in: target) }
-            try name.withCString { try copier.copyEntry($0, type: type, from: source, to: target) }
         }
-        for name in gone { try forceRemove(name, in: target) }
+        for name in gone {
+            try name.withUnsafeBufferPointer { buffer in
+                if let old = try Self.lstat(buffer.baseAddress!, in: target) { try Self.remove(buffer.baseAddress!, old, in: target) }
+            }
+        }
         if let st = rootStat { try copier.copyMetadata(st, of: target) }
     }
 
-    private static func typedEntries(_ dir: DirectoryFD) throws -> [(String, UInt8)] {
-        guard let stream = fdopendir(dup(dir.fd)) else { throw GateError.io(operation: "opendir \(dir.path)", errno: errno) }
-        defer { closedir(stream) }
-        rewinddir(stream)
-        var out: [(String, UInt8)] = []
-        while let e = readdir(stream) {
-            let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { out.append((name, e.pointee.d_type)) }
+    private static func lstat(_ name: UnsafePointer<CChar>, in dir: DirectoryFD) throws -> stat? {
+        var st = stat()
+        if fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 { return st }
+        if errno == ENOENT { return nil }
+        throw GateError.io(operation: "stat \(dir.path)/\(String(cString: name))", errno: errno)
+    }
+
+    private static func remove(_ name: UnsafePointer<CChar>, _ st: stat, in dir: DirectoryFD) throws {
+        if st.st_mode & S_IFMT == S_IFDIR {
+            try forceRemove(raw: name, in: dir)
+        } else if unlinkat(dir.fd, name, 0) != 0 && errno != ENOENT {
+            throw GateError.io(operation: "unlink \(dir.path)/\(String(cString: name))", errno: errno)
         }
-        return out
     }
 }

@@ -302,17 +302,31 @@ public final class View {
 /// left without the owner's permissions: each directory is made accessible before it is
 /// listed. Never follows symlinks.
 func forceRemove(_ name: String, in parent: DirectoryFD) throws {
-    guard let st = try parent.stat(name) else { return }
+    try name.withCString { try forceRemove(raw: $0, in: parent) }
+}
+
+/// The same for a name as the kernel gives it: an agent's file names need not be UTF-8, and
+/// one repaired into a Swift string names nothing (its directory then never empties).
+func forceRemove(raw name: UnsafePointer<CChar>, in parent: DirectoryFD) throws {
+    var st = stat()
+    guard fstatat(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+        if errno == ENOENT { return }
+        throw GateError.io(operation: "stat \(parent.path)/\(String(cString: name))", errno: errno)
+    }
     guard st.st_mode & S_IFMT == S_IFDIR else {
         guard unlinkat(parent.fd, name, 0) == 0 || errno == ENOENT else {
-            throw GateError.io(operation: "unlink \(parent.path)/\(name)", errno: errno)
+            throw GateError.io(operation: "unlink \(parent.path)/\(String(cString: name))", errno: errno)
         }
         return
     }
     if st.st_mode & 0o700 != 0o700 { _ = fchmodat(parent.fd, name, 0o700, 0) }
-    let sub = try parent.directory(name)
-    for entry in try sub.entries() { try forceRemove(entry, in: sub) }
+    let fd = openat(parent.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard fd >= 0 else { throw GateError.io(operation: "open \(parent.path)/\(String(cString: name))", errno: errno) }
+    let sub = DirectoryFD(fd: fd, path: parent.path + "/" + String(cString: name))
+    for entry in try sub.rawEntries() {
+        try entry.withUnsafeBufferPointer { try forceRemove(raw: $0.baseAddress!, in: sub) }
+    }
     guard unlinkat(parent.fd, name, AT_REMOVEDIR) == 0 else {
-        throw GateError.io(operation: "rmdir \(parent.path)/\(name)", errno: errno)
+        throw GateError.io(operation: "rmdir \(parent.path)/\(String(cString: name))", errno: errno)
     }
 }

@@ -18,6 +18,7 @@ import Testing
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for name in names {
                 if rel.isEmpty, skipTop.contains(name) { continue }
+                if name.contains("\u{FFFD}") { continue }  // not UTF-8: see `raw`
                 let path = rel.isEmpty ? name : rel + "/" + name
                 var st = stat()
                 lstat(root + "/" + path, &st)
@@ -32,6 +33,23 @@ import Testing
         }
         walk("")
         return out
+    }
+
+    /// A path whose last component is `bytes` (not UTF-8), as the kernel takes it.
+    private func raw(_ dir: String, _ bytes: [UInt8]) -> [CChar] {
+        (Array(dir.utf8) + [UInt8(ascii: "/")] + bytes + [0]).map { CChar(bitPattern: $0) }
+    }
+
+    private func rawInode(_ dir: String, _ bytes: [UInt8]) -> ino_t {
+        var st = stat()
+        return lstat(raw(dir, bytes), &st) == 0 ? st.st_ino : 0
+    }
+
+    private static let keptName: [UInt8] = [0x6b, 0xff], goneName: [UInt8] = [0x64, 0xfe], newName: [UInt8] = [0x6e, 0xfd]
+
+    private func rawWrite(_ dir: String, _ bytes: [UInt8]) {
+        let fd = open(raw(dir, bytes), O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        if fd >= 0 { close(fd) }
     }
 
     private func inode(_ path: String) -> ino_t {
@@ -55,6 +73,8 @@ import Testing
         chmod(ws + "/Docs/private.md", 0o600)
         symlink("sub/a.swift", ws + "/Sources/link")
         chmod(ws + "/Sources/ro", 0o555)
+        rawWrite(ws + "/Sources", Self.keptName)
+        rawWrite(ws + "/Sources", Self.goneName)
         let gate = try fx.gate()
         let lease = try gate.snapshotLease()
         return (fx, gate, lease)
@@ -79,6 +99,8 @@ import Testing
         chmod(ws + "/Sources/ro", 0o755)
         put(ws + "/Sources/ro/r2.swift", "r2\n")
         chmod(ws + "/Sources/ro", 0o555)
+        unlink(raw(ws + "/Sources", Self.goneName))
+        rawWrite(ws + "/Sources", Self.newName)
         try? FileManager.default.removeItem(atPath: ws + "/.git")
         put(ws + "/.git", "gitdir: elsewhere\n")
     }
@@ -109,6 +131,13 @@ import Testing
         for (path, kind) in patched where !kind.hasPrefix("dir") {
             #expect(kind.hasSuffix(" \(inode(fx.workspace + "/" + path))"), "\(path) is not the workspace's inode")
         }
+        // File names that are not UTF-8 are found again, removed and added.
+        let patchedSources = snapshots + "/\(next.version)/Sources"
+        #expect(rawInode(patchedSources, Self.keptName) == rawInode(fx.workspace + "/Sources", Self.keptName)
+                && rawInode(patchedSources, Self.keptName) != 0)
+        #expect(rawInode(patchedSources, Self.goneName) == 0)
+        #expect(rawInode(patchedSources, Self.newName) == rawInode(fx.workspace + "/Sources", Self.newName)
+                && rawInode(patchedSources, Self.newName) != 0)
         var st = stat()
         #expect(lstat(snapshots + "/\(next.version)/.git", &st) == 0 && st.st_mode & S_IFMT == S_IFREG, ".git's mount point")
         #expect(gate.snapshotIsCurrent(next.version), "the stamps of the patched snapshot")
