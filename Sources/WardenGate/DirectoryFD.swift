@@ -47,10 +47,15 @@ final class DirectoryFD {
 
     /// lstat of a name directly in this directory; nil when absent.
     func stat(_ name: String) throws -> stat? {
+        try name.withCString { try stat(raw: $0) }
+    }
+
+    /// The same for a name as the kernel gives it (`typedRawEntries`).
+    func stat(raw name: UnsafePointer<CChar>) throws -> stat? {
         var st = Glibc.stat()
         if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 { return st }
         if errno == ENOENT { return nil }
-        throw GateError.io(operation: "stat \(path)/\(name)", errno: errno)
+        throw GateError.io(operation: "stat \(path)/\(String(cString: name))", errno: errno)
     }
 
     func exists(_ name: String) throws -> Bool { try stat(name) != nil }
@@ -89,17 +94,8 @@ final class DirectoryFD {
         }
     }
 
-    /// Removes `name` and everything beneath it, without following symlinks.
-    func removeTree(_ name: String) throws {
-        guard let st = try stat(name) else { return }
-        if st.st_mode & S_IFMT == S_IFDIR {
-            let sub = try directory(name)
-            for n in try sub.entries() { try sub.removeTree(n) }
-            guard unlinkat(fd, name, AT_REMOVEDIR) == 0 else { throw GateError.io(operation: "rmdir \(path)/\(name)", errno: errno) }
-        } else {
-            guard unlinkat(fd, name, 0) == 0 || errno == ENOENT else { throw GateError.io(operation: "unlink \(path)/\(name)", errno: errno) }
-        }
-    }
+    /// Removes `name` and everything beneath it, without following symlinks (`forceRemove`).
+    func removeTree(_ name: String) throws { try forceRemove(name, in: self) }
 
     /// Each entry's name as the kernel gives it, with its NUL, and its d_type.
     func typedRawEntries() throws -> [(name: [CChar], type: UInt8)] {
@@ -119,17 +115,7 @@ final class DirectoryFD {
     func rawEntries() throws -> [[CChar]] { try typedRawEntries().map(\.name) }
 
     func entries() throws -> [String] {
-        guard let dir = fdopendir(dup(fd)) else { throw GateError.io(operation: "opendir \(path)", errno: errno) }
-        defer { closedir(dir) }
-        rewinddir(dir)
-        var names: [String] = []
-        while let e = readdir(dir) {
-            let n = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if n != "." && n != ".." { names.append(n) }
-        }
-        return names
+        try typedRawEntries().map { $0.name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } }
     }
 }
 

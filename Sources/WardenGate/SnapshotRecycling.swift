@@ -54,9 +54,9 @@ struct SnapshotPatcher {
             let had = gone.remove(name) != nil
             try name.withUnsafeBufferPointer { buffer in
                 let raw = buffer.baseAddress!
-                let now = try Self.lstat(raw, in: source)
+                let now = try source.stat(raw: raw)
                 let isDir = type == UInt8(DT_DIR) || (type == UInt8(DT_UNKNOWN) && now.map { $0.st_mode & S_IFMT == S_IFDIR } == true)
-                let old = had ? try Self.lstat(raw, in: target) : nil
+                let old = had ? try target.stat(raw: raw) : nil
                 let oldIsDir = old.map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
                 let kept: Bool
                 if prefix.isEmpty, Gate.outsideSnapshots.contains(String(cString: raw)) {
@@ -73,30 +73,13 @@ struct SnapshotPatcher {
                     kept = false
                 }
                 if kept { return }
-                if let old { try Self.remove(raw, old, in: target) }
+                if old != nil { try forceRemove(raw: raw, in: target) }
                 try copier.copyEntry(raw, type: type, from: source, to: target)
             }
         }
         for name in gone {
-            try name.withUnsafeBufferPointer { buffer in
-                if let old = try Self.lstat(buffer.baseAddress!, in: target) { try Self.remove(buffer.baseAddress!, old, in: target) }
-            }
+            try name.withUnsafeBufferPointer { try forceRemove(raw: $0.baseAddress!, in: target) }
         }
         if let st = rootStat { try copier.copyMetadata(st, of: target) }
-    }
-
-    private static func lstat(_ name: UnsafePointer<CChar>, in dir: DirectoryFD) throws -> stat? {
-        var st = stat()
-        if fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 { return st }
-        if errno == ENOENT { return nil }
-        throw GateError.io(operation: "stat \(dir.path)/\(String(cString: name))", errno: errno)
-    }
-
-    private static func remove(_ name: UnsafePointer<CChar>, _ st: stat, in dir: DirectoryFD) throws {
-        if st.st_mode & S_IFMT == S_IFDIR {
-            try forceRemove(raw: name, in: dir)
-        } else if unlinkat(dir.fd, name, 0) != 0 && errno != ENOENT {
-            throw GateError.io(operation: "unlink \(dir.path)/\(String(cString: name))", errno: errno)
-        }
     }
 }

@@ -308,11 +308,7 @@ func forceRemove(_ name: String, in parent: DirectoryFD) throws {
 /// The same for a name as the kernel gives it: an agent's file names need not be UTF-8, and
 /// one repaired into a Swift string names nothing (its directory then never empties).
 func forceRemove(raw name: UnsafePointer<CChar>, in parent: DirectoryFD) throws {
-    var st = stat()
-    guard fstatat(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-        if errno == ENOENT { return }
-        throw GateError.io(operation: "stat \(parent.path)/\(String(cString: name))", errno: errno)
-    }
+    guard let st = try parent.stat(raw: name) else { return }
     guard st.st_mode & S_IFMT == S_IFDIR else {
         guard unlinkat(parent.fd, name, 0) == 0 || errno == ENOENT else {
             throw GateError.io(operation: "unlink \(parent.path)/\(String(cString: name))", errno: errno)
