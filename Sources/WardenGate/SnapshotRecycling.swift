@@ -9,23 +9,14 @@ import Glibc
 
 extension Gate {
     /// Takes the newest snapshot older than `version` that no view holds (its lock) or names
-    /// (a kept view's base) out of use, as the collector would, renamed to `temp`. False when
+    /// (a kept view's base) out of use, as the collector does, renamed to `temp`. False when
     /// there is none.
     func recycleSnapshotLocked(before version: Int64, as temp: String, in dir: DirectoryFD) throws -> Bool {
         let older = try dir.entries().compactMap { Int64($0) }.filter { $0 < version }.sorted(by: >)
         guard !older.isEmpty else { return false }
         let named = Set(View.all(gate: self).map(\.base))
         for candidate in older where !named.contains(candidate) {
-            let lock = openat(dir.fd, "\(candidate).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard lock >= 0 else { continue }
-            defer { close(lock) }
-            guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
-            // Renamed first, as the collector does: a view that takes the lock after this
-            // finds no snapshot there and asks the gate for the current one.
-            guard renameat(dir.fd, "\(candidate)", dir.fd, temp) == 0 else { continue }
-            unlinkat(dir.fd, "\(candidate).lock", 0)
-            unlinkat(dir.fd, Self.stampsName(candidate), 0)
-            return true
+            if ifUnheld(candidate, in: dir, { retire(candidate, as: temp, in: dir) }) == true { return true }
         }
         return false
     }

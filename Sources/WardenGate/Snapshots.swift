@@ -96,25 +96,39 @@ extension Gate {
                 if let version = Int64(name), "\(version)" == name { versions.append(version) }
             }
             for version in versions.sorted(by: >) where version != current && !kept.contains(version) {
-                let name = "\(version)"
-                let lock = openat(dir.fd, "\(version).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-                guard lock >= 0 else { continue }
-                defer { close(lock) }
-                guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
-                if !spared {
-                    spared = true
-                    continue
+                let taken = ifUnheld(version, in: dir) { () -> Bool in
+                    if !spared {
+                        spared = true
+                        return false
+                    }
+                    return retire(version, as: ".trash-\(version)", in: dir)
                 }
-                // Renamed first: a view taking the lock after this sees no snapshot and asks
-                // the gate for the current one.
-                guard renameat(dir.fd, name, dir.fd, ".trash-\(name)") == 0 else { continue }
-                unlinkat(dir.fd, "\(version).lock", 0)
-                unlinkat(dir.fd, Self.stampsName(version), 0)
-                try forceRemove(".trash-\(name)", in: dir)
+                guard taken == true else { continue }
+                try forceRemove(".trash-\(version)", in: dir)
                 removed.append(version)
             }
             return removed
         }
+    }
+
+    /// `body`'s result with snapshot `version`'s lock taken exclusively, so that no view holds
+    /// it meanwhile; nil when a view holds it now.
+    func ifUnheld<T>(_ version: Int64, in dir: DirectoryFD, _ body: () throws -> T) rethrows -> T? {
+        let lock = openat(dir.fd, "\(version).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { return nil }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return nil }
+        return try body()
+    }
+
+    /// Takes snapshot `version` (locked by `ifUnheld`) out of use under `name`. Renamed first:
+    /// a view that takes the lock after this finds no snapshot and asks the gate for the
+    /// current one.
+    func retire(_ version: Int64, as name: String, in dir: DirectoryFD) -> Bool {
+        guard renameat(dir.fd, "\(version)", dir.fd, name) == 0 else { return false }
+        unlinkat(dir.fd, "\(version).lock", 0)
+        unlinkat(dir.fd, Self.stampsName(version), 0)
+        return true
     }
 
     /// The version the last commit wrote to `snapshots/current`; only a hint (a stale one
